@@ -1,0 +1,153 @@
+"""Finish the generated project: .env, virtualenv, migrations, next steps.
+
+Each step prints one status line first, so a user sees where it is and where it
+failed. A step that fails says in one line what was wrong and exits 1.
+"""
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+# The answers, rendered once as JSON inside a raw string: no answer can break this
+# file, and unrendered it still imports for tests.
+RENDERED_ANSWERS = r"""{{ cookiecutter | tojson }}"""
+
+VENV_DIR = ".venv"
+REQUIREMENTS = "requirements-dev.txt"
+# Variables of the user's shell that would point manage.py at another project.
+FOREIGN_VARIABLES = ("DJANGO_SETTINGS_MODULE",)
+
+
+def rendered_answers():
+    return json.loads(RENDERED_ANSWERS)
+
+
+def as_bool(value):
+    return str(value).strip().lower() in {"1", "true", "t", "yes", "y", "on"}
+
+
+def step(message):
+    print(f"==> {message}", flush=True)
+
+
+def fail(message):
+    print(f"ERROR: {message}", file=sys.stderr, flush=True)
+    sys.exit(1)
+
+
+def venv_python(project_dir):
+    return project_dir / VENV_DIR / "bin" / "python"
+
+
+def env_file_text(secret_key):
+    return (
+        "# Local settings: read by settings.py at startup. Never commit this file.\n"
+        "# Every variable is described in README.md; .env.example lists them.\n"
+        "DJANGO_DEBUG=True\n"
+        f"DJANGO_SECRET_KEY={secret_key}\n"
+        "DJANGO_ALLOWED_HOSTS=localhost,127.0.0.1,[::1]\n"
+    )
+
+
+def write_env_file(project_dir):
+    """Write .env with a fresh secret key: it never passes through the cookiecutter
+    context, so the replay file does not keep it."""
+    step("Writing .env with a new DJANGO_SECRET_KEY")
+    path = project_dir / ".env"
+    path.write_text(env_file_text(secrets.token_urlsafe(50)))
+    path.chmod(0o600)
+
+
+def create_virtualenv(project_dir):
+    step(f"Creating virtual environment in {VENV_DIR}/")
+    try:
+        venv.create(project_dir / VENV_DIR, with_pip=True)
+    except Exception as exc:  # venv raises subprocess and OS errors alike
+        fail(f"could not create {VENV_DIR}: {exc}")
+    python = venv_python(project_dir)
+    step(f"Installing {REQUIREMENTS} into {VENV_DIR}/ (pip's output follows)")
+    completed = subprocess.run(
+        [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-r", REQUIREMENTS],
+        cwd=project_dir,
+    )
+    if completed.returncode != 0:
+        fail(
+            f"pip could not install {REQUIREMENTS} (exit {completed.returncode}, output above); "
+            "generate again with create_virtualenv=no and install them yourself."
+        )
+    return python
+
+
+def can_run_project(python):
+    """True when this interpreter has what settings.py imports."""
+    completed = subprocess.run(
+        [str(python), "-c", "import django, django_q, environ"],
+        capture_output=True,
+    )
+    return completed.returncode == 0
+
+
+def manage_env():
+    return {k: v for k, v in os.environ.items() if k not in FOREIGN_VARIABLES}
+
+
+def migrate(project_dir, python):
+    step(f"Migrating the database with {python}")
+    completed = subprocess.run(
+        [str(python), "manage.py", "migrate", "--noinput"],
+        cwd=project_dir,
+        env=manage_env(),
+        capture_output=True,
+        text=True,
+    )
+    if completed.returncode != 0:
+        print(completed.stdout + completed.stderr, file=sys.stderr)
+        fail(f"`manage.py migrate` failed (exit {completed.returncode}, output above).")
+
+
+def next_steps(project_dir, has_venv, migrated):
+    lines = ["", "Done. Next steps:", f"  cd {project_dir.name}"]
+    if has_venv:
+        lines.append(f"  source {VENV_DIR}/bin/activate")
+    else:
+        lines.append(f"  python -m venv {VENV_DIR} && source {VENV_DIR}/bin/activate")
+        lines.append(f"  pip install -r {REQUIREMENTS}")
+    if not migrated:
+        lines.append("  python manage.py migrate")
+    lines += [
+        "  honcho start                  # web server + task cluster (see Procfile)",
+        "  python manage.py qping        # in another terminal: a real cluster runs a task",
+        "  python manage.py createsuperuser   # then http://127.0.0.1:8000/admin/",
+        "  pytest                        # the project's own tests",
+    ]
+    return "\n".join(lines)
+
+
+def main():
+    answers = rendered_answers()
+    project_dir = Path.cwd()
+    write_env_file(project_dir)
+
+    make_venv = as_bool(answers["create_virtualenv"])
+    python = create_virtualenv(project_dir) if make_venv else Path(sys.executable)
+
+    migrated = False
+    if as_bool(answers["run_migrations"]):
+        if make_venv or can_run_project(python):
+            migrate(project_dir, python)
+            migrated = True
+        else:
+            step(
+                "Skipping migrations: no virtualenv was made and this Python cannot import "
+                "Django, django-q2 and django-environ (install the requirements, then migrate)."
+            )
+
+    print(next_steps(project_dir, has_venv=make_venv, migrated=migrated))
+
+
+if __name__ == "__main__":
+    main()

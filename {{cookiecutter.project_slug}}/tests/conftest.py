@@ -1,0 +1,117 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from django.db import connections
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# Bounds for everything a test waits on: no test can hang the suite.
+COMMAND_TIMEOUT = 60
+CLUSTER_STOP_TIMEOUT = 10
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
+    """Keep the SQLite test database in a file, not in memory.
+
+    WAL only exists for file databases, and manage.py subprocesses (a real qcluster,
+    qping) can then open the same test database.
+    """
+    settings_dict = connections["default"].settings_dict
+    if settings_dict["ENGINE"] == "django.db.backends.sqlite3":
+        settings_dict["TEST"]["NAME"] = str(tmp_path_factory.mktemp("db") / "test.sqlite3")
+
+
+@pytest.fixture
+def live_env(transactional_db):
+    """Environment variables that point manage.py subprocesses at the test database.
+
+    transactional_db commits what a test writes, so the subprocesses see it.
+    """
+    return {"DJANGO_SQLITE_PATH": str(connections["default"].settings_dict["NAME"])}
+
+
+def run_manage(*args, env=None, timeout=COMMAND_TIMEOUT):
+    """Run `python manage.py ARGS` in a new process, with env added to os.environ."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=BASE_DIR,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@dataclass
+class Cluster:
+    process: subprocess.Popen
+    log_path: Path
+
+    def log(self):
+        return self.log_path.read_text(errors="replace")
+
+
+def stop_process_group(process):
+    """Stop a process started with start_new_session=True, and all its children.
+
+    SIGTERM goes to the cluster's main process only: it then stops its workers in
+    order (a SIGTERM to the whole group kills the workers under it and leaves it
+    waiting). django-q2 lets running tasks finish first, so escalate to SIGKILL after
+    CLUSTER_STOP_TIMEOUT seconds; the group SIGKILL also reaps any process left behind.
+    """
+    try:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=CLUSTER_STOP_TIMEOUT)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        pass
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait(timeout=CLUSTER_STOP_TIMEOUT)
+
+
+@pytest.fixture
+def start_cluster(live_env, tmp_path):
+    """Start real `manage.py qcluster` processes on the test database.
+
+    Call it with environment overrides (DJANGO_Q_WORKERS="4", ...). Every cluster it
+    started is stopped at teardown, whatever the test did.
+    """
+    processes = []
+
+    def start(**env_overrides):
+        log_path = tmp_path / f"qcluster-{len(processes)}.log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "manage.py", "qcluster"],
+                cwd=BASE_DIR,
+                env={**os.environ, **live_env, **env_overrides},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        processes.append(process)
+        return Cluster(process, log_path)
+
+    yield start
+    for process in processes:
+        stop_process_group(process)
+
+
+def wait_for(condition, timeout, interval=0.1):
+    """Poll condition() until it returns something truthy; return it, or None on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    return None

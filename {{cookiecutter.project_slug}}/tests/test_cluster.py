@@ -1,0 +1,37 @@
+"""The real thing: a `manage.py qcluster` process running tasks from the test database."""
+
+import pytest
+from django_q.models import OrmQ
+from django_q.status import Stat
+
+from .conftest import run_manage, wait_for
+
+
+def test_qping_without_a_cluster_fails_clearly_and_leaves_nothing_queued(live_env):
+    completed = run_manage("qping", "--timeout", "1", env=live_env)
+    assert completed.returncode == 1
+    assert "no cluster picked the task up" in completed.stderr
+    assert "is `python manage.py qcluster` running?" in completed.stderr
+    assert OrmQ.objects.count() == 0
+
+
+def test_qhealth_without_a_cluster_fails(live_env):
+    completed = run_manage("qhealth", env=live_env)
+    assert completed.returncode == 1
+    assert "no cluster alive" in completed.stderr
+
+
+@pytest.mark.slow
+def test_real_cluster_runs_echo_test(live_env, start_cluster):
+    cluster = start_cluster()
+    completed = run_manage("qping", "--timeout", "30", "--message", "from the test", env=live_env)
+    assert completed.returncode == 0, completed.stderr + cluster.log()
+    assert "Echo: from the test" in completed.stdout
+
+    assert wait_for(Stat.get_all, timeout=10), cluster.log()
+    health = run_manage("qhealth", env=live_env)
+    assert health.returncode == 0, health.stderr
+    assert health.stdout.startswith("ok: 1 cluster(s) alive")
+
+    assert wait_for(lambda: "Echo task executed: from the test" in cluster.log(), timeout=5)
+    assert OrmQ.objects.count() == 0

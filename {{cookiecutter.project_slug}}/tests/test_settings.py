@@ -1,0 +1,62 @@
+import secrets
+
+import pytest
+from django.conf import settings
+
+from .conftest import run_manage
+
+PRODUCTION_ENV = {
+    "DJANGO_DEBUG": "False",
+    "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+    "DJANGO_ALLOWED_HOSTS": "example.com",
+}
+
+
+def test_q_cluster_carries_the_answers():
+    q_cluster = settings.Q_CLUSTER
+    assert q_cluster["orm"] == "default"
+    assert q_cluster["workers"] == {{ cookiecutter.q_workers }}
+    assert q_cluster["timeout"] == {{ cookiecutter.q_timeout }}
+    assert q_cluster["retry"] == {{ cookiecutter.q_retry }}
+    assert q_cluster["queue_limit"] == {{ cookiecutter.q_queue_limit }}
+    assert q_cluster["save_limit"] == {{ cookiecutter.q_save_limit }}
+    assert q_cluster["recycle"] == {{ cookiecutter.q_recycle }}
+    assert q_cluster["max_attempts"] == {{ cookiecutter.q_max_attempts }}
+
+
+def test_failed_tasks_are_retried_not_acknowledged():
+    assert settings.Q_CLUSTER["ack_failures"] is False
+
+
+def test_cluster_stats_go_to_a_cache_shared_between_processes():
+    cache_alias = settings.Q_CLUSTER["cache"]
+    assert settings.CACHES[cache_alias]["BACKEND"] == (
+        "django.core.cache.backends.db.DatabaseCache"
+    )
+
+
+@pytest.mark.parametrize(("debug", "level"), [("True", "DEBUG"), ("False", "INFO")])
+def test_django_q_logger_level_follows_debug(debug, level):
+    script = (
+        "import logging\n"
+        "logger = logging.getLogger('django-q')\n"
+        "print(logging.getLevelName(logger.level), logger.propagate,"
+        " [type(h).__name__ for h in logger.handlers])\n"
+    )
+    completed = run_manage(
+        "shell", "--no-imports", "-c", script, env={**PRODUCTION_ENV, "DJANGO_DEBUG": debug}
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == f"{level} False ['StreamHandler']"
+
+
+def test_missing_secret_key_with_debug_off_fails_clearly():
+    completed = run_manage("check", env={**PRODUCTION_ENV, "DJANGO_SECRET_KEY": ""})
+    assert completed.returncode != 0
+    assert "ImproperlyConfigured: DJANGO_SECRET_KEY is not set" in completed.stderr
+
+
+def test_deploy_checks_pass_with_production_values():
+    completed = run_manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV)
+    assert completed.returncode == 0, completed.stderr
+    assert "no issues" in completed.stdout

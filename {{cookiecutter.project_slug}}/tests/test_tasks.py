@@ -1,0 +1,42 @@
+import logging
+from datetime import timedelta
+
+import pytest
+from django.contrib.sessions.backends.db import SessionStore
+from django.contrib.sessions.models import Session
+from django.utils import timezone
+from django_q.tasks import async_task, result
+
+from {{ cookiecutter.app_name }}.tasks import DeliberateFailure, clear_expired_sessions, echo_test
+
+
+@pytest.mark.django_db
+def test_echo_test_runs_in_sync_mode_and_logs(caplog):
+    logger = logging.getLogger("django-q")
+    logger.addHandler(caplog.handler)  # "django-q" does not propagate to the root logger
+    try:
+        task_id = async_task(echo_test, "hello", sync=True)
+    finally:
+        logger.removeHandler(caplog.handler)
+    assert result(task_id) == "Echo: hello"
+    assert "Echo task executed: hello" in caplog.text
+
+
+@pytest.mark.django_db
+def test_failing_task_raises_in_sync_mode():
+    # In sync mode the error reaches the caller; a cluster records it as a Failure.
+    with pytest.raises(DeliberateFailure, match="disk full"):
+        async_task("{{ cookiecutter.app_name }}.tasks.fail_on_purpose", "disk full", sync=True)
+
+
+@pytest.mark.django_db
+def test_clear_expired_sessions_deletes_only_expired_ones():
+    for _ in range(2):
+        SessionStore().create()
+    expired = SessionStore()
+    expired.create()
+    Session.objects.filter(session_key=expired.session_key).update(
+        expire_date=timezone.now() - timedelta(days=1)
+    )
+    assert clear_expired_sessions() == 1
+    assert Session.objects.count() == 2

@@ -1,0 +1,58 @@
+"""Task admin: django-q2's admin classes with the columns an operator needs.
+
+Importing django_q.admin registers django-q2's own classes, which are then
+replaced here. The queued tasks ("Queued tasks", ORM broker only) keep
+django-q2's admin.
+https://django-q2.readthedocs.io/en/master/admin.html
+"""
+
+from django.contrib import admin
+from django.template.defaultfilters import truncatechars
+from django_q import admin as q_admin
+from django_q.models import Failure, Success
+
+admin.site.unregister([Failure, Success])
+
+
+class DurationMixin:
+    @admin.display(description="Duration (s)")
+    def time_taken(self, obj):
+        return f"{obj.time_taken():.3f}"
+
+
+@admin.register(Failure)
+class FailureAdmin(DurationMixin, q_admin.FailAdmin):
+    list_display = (
+        "name",
+        "func",
+        "started",
+        "stopped",
+        "time_taken",
+        "attempt_count",
+        "short_result",
+    )
+    list_filter = ("func", "group", "cluster", "started")
+    search_fields = ("name", "func", "group", "id")
+    date_hierarchy = "started"
+    ordering = ("-stopped",)
+
+    @admin.display(description="Error")
+    def short_result(self, obj):
+        return truncatechars(obj.result, 200)
+
+
+@admin.register(Success)
+class SuccessAdmin(DurationMixin, q_admin.TaskAdmin):
+    list_display = (
+        "name",
+        "func",
+        "started",
+        "stopped",
+        "time_taken",
+        "attempt_count",
+        "group",
+    )
+    list_filter = ("func", "group", "cluster", "started")
+    search_fields = ("name", "func", "group", "id")
+    date_hierarchy = "started"
+    ordering = ("-stopped",)
