@@ -1,0 +1,127 @@
+"""The hooks: refused answers through a real bake, and their functions one by one."""
+
+import importlib
+import stat
+from pathlib import Path
+
+import pytest
+
+from hooks import post_gen_project, pre_gen_project
+
+VALID_ANSWERS = {
+    "project_name": "My Project",
+    "project_slug": "my_project",
+    "app_name": "core",
+    "q_workers": "2",
+    "q_timeout": "120",
+    "q_retry": "180",
+    "q_queue_limit": "50",
+    "q_save_limit": "250",
+    "q_recycle": "100",
+    "q_max_attempts": "3",
+}
+
+REFUSED = {
+    "slug-not-identifier": ({"project_slug": "my-project"}, "not a valid Python identifier"),
+    "slug-starts-with-digit": ({"project_name": "1st Project"}, "not a valid Python identifier"),
+    "slug-keyword": ({"project_slug": "class"}, "is a Python keyword"),
+    "slug-django": ({"project_slug": "django"}, "clashes with the Python module"),
+    "slug-test": ({"project_slug": "test"}, "clashes with the Python module"),
+    "slug-stdlib": ({"project_slug": "json"}, "clashes with the Python module"),
+    "app-invalid": ({"app_name": "my app"}, "not a valid Python identifier"),
+    "app-equals-slug": ({"app_name": "my_project"}, "must differ from project_slug"),
+    "app-django-q": ({"app_name": "django_q"}, "clashes with the Python module"),
+    "workers-zero": ({"q_workers": "0"}, "q_workers='0'"),
+    "workers-negative": ({"q_workers": "-2"}, "q_workers='-2'"),
+    "timeout-not-number": ({"q_timeout": "soon"}, "q_timeout='soon'"),
+    "max-attempts-float": ({"q_max_attempts": "2.5"}, "q_max_attempts='2.5'"),
+    "retry-equals-timeout": ({"q_timeout": "60", "q_retry": "60"}, "q_retry (60) must be greater"),
+    "retry-below-timeout": ({"q_retry": "100"}, "q_retry (100) must be greater"),
+    "name-with-quote": (
+        {"project_name": 'My "Quoted" Project', "project_slug": "quoted"},
+        "double quotes",
+    ),
+}
+
+
+@pytest.mark.parametrize(("answers", "message"), REFUSED.values(), ids=REFUSED.keys())
+def test_refused_answers_leave_nothing_behind(cookies, capfd, answers, message):
+    result = cookies.bake(extra_context={"create_virtualenv": "no", **answers})
+    assert result.exit_code != 0
+    assert result.project_path is None or not result.project_path.exists()
+    output_dir = Path(str(cookies._output_factory.__self__))
+    assert [p for p in output_dir.rglob("*") if p.is_file()] == []
+    errors = [line for line in capfd.readouterr().err.splitlines() if line.startswith("ERROR: ")]
+    assert any(message in line for line in errors), errors
+
+
+def test_every_problem_is_reported_on_its_own_line():
+    answers = {**VALID_ANSWERS, "project_slug": "def", "q_workers": "x", "q_retry": "10"}
+    found = pre_gen_project.problems(answers)
+    assert len(found) == 3
+    assert all("\n" not in message for message in found)
+
+
+def test_valid_answers_have_no_problem():
+    assert pre_gen_project.problems(VALID_ANSWERS) == []
+
+
+def test_hooks_import_unrendered():
+    for module in (pre_gen_project, post_gen_project):
+        assert importlib.reload(module).RENDERED_ANSWERS.startswith("{{")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [("yes", True), ("True", True), ("no", False), ("False", False)]
+)
+def test_as_bool(value, expected):
+    assert post_gen_project.as_bool(value) is expected
+
+
+def test_env_file_is_private(tmp_path):
+    post_gen_project.write_env_file(tmp_path)
+    env_file = tmp_path / ".env"
+    assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+    assert "DJANGO_SECRET_KEY=" in env_file.read_text()
+
+
+def run_post_gen(monkeypatch, tmp_path, can_run, **answers):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(
+        post_gen_project,
+        "rendered_answers",
+        lambda: {"create_virtualenv": False, "run_migrations": True, **answers},
+    )
+    monkeypatch.setattr(post_gen_project, "can_run_project", lambda python: can_run)
+    post_gen_project.main()
+
+
+def test_without_venv_or_django_migrations_are_skipped_with_instructions(
+    monkeypatch, tmp_path, capsys
+):
+    run_post_gen(monkeypatch, tmp_path, can_run=False)
+    out = capsys.readouterr().out
+    assert "Skipping migrations" in out
+    assert "pip install -r requirements-dev.txt" in out
+    assert "python manage.py migrate" in out
+    assert (tmp_path / ".env").is_file()
+
+
+def test_failing_migrate_shows_its_output_and_exits_1(monkeypatch, tmp_path, capsys):
+    (tmp_path / "manage.py").write_text("import sys\nprint('no such table: boom')\nsys.exit(3)\n")
+    with pytest.raises(SystemExit) as exit_info:
+        run_post_gen(monkeypatch, tmp_path, can_run=True)
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert "no such table: boom" in err
+    assert (
+        err.strip().splitlines()[-1] == "ERROR: `manage.py migrate` failed (exit 3, output above)."
+    )
+
+
+def test_next_steps_name_the_commands(tmp_path):
+    text = post_gen_project.next_steps(tmp_path, has_venv=True, migrated=True)
+    assert "source .venv/bin/activate" in text
+    assert "honcho start" in text
+    assert "python manage.py qping" in text
+    assert "migrate" not in text
