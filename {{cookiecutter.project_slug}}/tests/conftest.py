@@ -115,3 +115,38 @@ def wait_for(condition, timeout, interval=0.1):
             return value
         time.sleep(interval)
     return None
+
+
+class TaskRuns:
+    """The rows that tests.tasks functions write, one per call."""
+
+    def __init__(self, table):
+        self.table = table
+
+    def events(self, key=None):
+        """[(task_key, event), ...] in the order they were written."""
+        sql = f"SELECT task_key, event FROM {self.table}"
+        params = []
+        if key is not None:
+            sql += " WHERE task_key = %s"
+            params.append(key)
+        with connections["default"].cursor() as cursor:
+            cursor.execute(sql + " ORDER BY id", params)
+            return cursor.fetchall()
+
+    def count(self, key=None, event=None):
+        return sum(1 for _, ev in self.events(key) if event is None or ev == event)
+
+
+@pytest.fixture
+def task_runs(live_env):
+    from .tasks import RUNS_TABLE
+
+    with connections["default"].cursor() as cursor:
+        cursor.execute(
+            f"CREATE TABLE {RUNS_TABLE} (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+            "task_key VARCHAR(100) NOT NULL, event VARCHAR(20) NOT NULL)"
+        )
+    yield TaskRuns(RUNS_TABLE)
+    with connections["default"].cursor() as cursor:
+        cursor.execute(f"DROP TABLE {RUNS_TABLE}")

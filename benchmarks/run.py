@@ -1,0 +1,407 @@
+"""Benchmark the generated project's task queue against the research notes' recipe.
+
+    python benchmarks/run.py [--tasks N] [--json FILE]
+
+Bakes the default project into a temporary directory, then, side by side on this
+machine, runs a real qcluster per configuration while 4 producer processes enqueue
+N tasks in all (the generated project's tests/producer.py), and measures:
+
+- drain rate: tasks per second from the first enqueue to the last task done;
+- enqueue latency (p50/p99/max) as the producers saw it;
+- enqueue errors (an exception from async_task) and lost tasks (enqueued, never run);
+
+for (a) the generated default settings, at their worker count and at 4 workers,
+(b) the notes' recipe (WAL signal + busy_timeout, DEFERRED transactions, workers=1,
+ack_failures=True), (c) the Redis broker when a server answers at REDIS_URL
+(default redis://127.0.0.1:6379/0), at the same worker counts as (a); each with a
+plain async_task() and with async_task() inside transaction.atomic() after a read.
+
+It prints a table, then the ratios as its last lines. Needs the template's test
+requirements (requirements-test.txt): run it with that virtualenv's Python.
+"""
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent
+SLUG = "my_project"
+PRODUCERS = 4
+RUNS_TABLE = "test_task_runs"  # the generated tests/tasks.py writes a row per call
+START_TIMEOUT = 30
+STOP_TIMEOUT = 10
+
+# Overlays on the generated settings, written into the baked project. Each cluster
+# and producer of one run gets a fresh database file and cluster name.
+OVERLAYS = {
+    "default": f"""
+from {SLUG}.settings import *  # noqa: F403
+Q_CLUSTER = {{**Q_CLUSTER, "name": os.environ["BENCH_RUN"]}}  # noqa: F405
+""",
+    "recipe": f"""
+from {SLUG}.settings import *  # noqa: F403
+# The research notes: WAL + busy_timeout=5000 from the signal, DEFERRED
+# transactions (Django's default), one worker, failed tasks acknowledged.
+DATABASES["default"]["OPTIONS"] = {{"timeout": 5}}  # noqa: F405
+Q_CLUSTER = {{**Q_CLUSTER, "name": os.environ["BENCH_RUN"], "ack_failures": True}}  # noqa: F405
+""",
+    "redis": f"""
+from {SLUG}.settings import *  # noqa: F403
+Q_CLUSTER = {{k: v for k, v in Q_CLUSTER.items() if k not in ("orm", "cache")}}  # noqa: F405
+Q_CLUSTER.update(name=os.environ["BENCH_RUN"], redis=os.environ["REDIS_URL"])
+""",
+}
+
+
+@dataclass
+class Run:
+    config: str
+    pattern: str
+    workers: int
+    tasks: int
+    tasks_per_s: float
+    enqueue_p50_ms: float
+    enqueue_p99_ms: float
+    enqueue_max_ms: float
+    enqueue_errors: int
+    lost: int
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=400, help="tasks per run (default 400)")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    return parser.parse_args(argv)
+
+
+def bake(output_dir):
+    from cookiecutter.main import cookiecutter
+
+    project = Path(
+        cookiecutter(
+            str(TEMPLATE_DIR),
+            no_input=True,
+            output_dir=str(output_dir),
+            extra_context={"create_virtualenv": False, "run_migrations": False},
+        )
+    )
+    for config, text in OVERLAYS.items():
+        (project / f"bench_{config}.py").write_text("import os\n" + text.lstrip())
+    return project
+
+
+def project_env(project, config, database, run_name):
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DJANGO_", "PYTEST_"))
+    }
+    env.update(
+        DJANGO_DEBUG="False",
+        DJANGO_SECRET_KEY="benchmark-only-" + "x" * 50,
+        DJANGO_SETTINGS_MODULE=f"bench_{config}",
+        DJANGO_SQLITE_PATH=str(database),
+        BENCH_RUN=run_name,
+        PYTHONPATH=str(project),
+    )
+    return env
+
+
+def migrated_database(project, directory):
+    """Migrate one database file; every run starts from a copy of it."""
+    database = directory / "migrated.sqlite3"
+    env = project_env(project, "default", database, "migrate")
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=project,
+        env=env,
+        check=True,
+        timeout=120,
+    )
+    with sqlite3.connect(database) as connection:
+        connection.execute(
+            f"CREATE TABLE {RUNS_TABLE} (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+            "task_key VARCHAR(100) NOT NULL, event VARCHAR(20) NOT NULL)"
+        )
+    connection.close()
+    return database
+
+
+def start_cluster(project, env, workers, log_path):
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "qcluster"],
+            cwd=project,
+            env={**env, "DJANGO_Q_WORKERS": str(workers)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + START_TIMEOUT
+    while b"] running." not in log_path.read_bytes():
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop_cluster(process)
+            raise RuntimeError(f"qcluster did not start; see {log_path}")
+        time.sleep(0.1)
+    return process
+
+
+def stop_cluster(process):
+    """SIGTERM to the leader, then SIGKILL to the whole group: nothing is left running."""
+    try:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=STOP_TIMEOUT)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        pass
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait(timeout=STOP_TIMEOUT)
+
+
+def run_producers(project, env, tasks, pattern):
+    counts = [tasks // PRODUCERS + (1 if n < tasks % PRODUCERS else 0) for n in range(PRODUCERS)]
+    processes = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.producer",
+                "--prefix",
+                f"p{n}",
+                "--count",
+                str(count),
+                "--pattern",
+                pattern,
+            ],
+            cwd=project,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n, count in enumerate(counts)
+    ]
+    reports = []
+    for process in processes:
+        out, err = process.communicate(timeout=600)
+        if process.returncode != 0:
+            raise RuntimeError(f"producer failed: {err.strip().splitlines()[-1:]}")
+        reports.append(json.loads(out))
+    return reports
+
+
+def completed_keys(database):
+    with sqlite3.connect(database, timeout=30) as connection:
+        (distinct,) = connection.execute(
+            f"SELECT COUNT(DISTINCT task_key) FROM {RUNS_TABLE}"
+        ).fetchone()
+    connection.close()
+    return distinct
+
+
+def wait_until_drained(database, expected, timeout):
+    """Return the time the last expected task was seen done, or None on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if completed_keys(database) >= expected:
+            return time.monotonic()
+        time.sleep(0.05)
+    return None
+
+
+def percentile(values, fraction):
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+
+
+def measure(project, workdir, template_db, config, pattern, workers, tasks):
+    run_name = f"bench-{config}-{pattern}-{workers}-{uuid.uuid4().hex[:8]}"
+    database = workdir / f"{run_name}.sqlite3"
+    shutil.copy(template_db, database)
+    env = project_env(project, config, database, run_name)
+    cluster = start_cluster(project, env, workers, workdir / f"{run_name}.log")
+    try:
+        started = time.monotonic()
+        reports = run_producers(project, env, tasks, pattern)
+        enqueued = sum(report["enqueued"] for report in reports)
+        finished = wait_until_drained(database, enqueued, timeout=max(60, tasks / 5))
+        done = completed_keys(database)
+    finally:
+        stop_cluster(cluster)
+    latencies = [ms for report in reports for ms in report["latencies_ms"]]
+    elapsed = (finished or time.monotonic()) - started
+    return Run(
+        config=config,
+        pattern=pattern,
+        workers=workers,
+        tasks=tasks,
+        tasks_per_s=round(done / elapsed, 1),
+        enqueue_p50_ms=round(statistics.median(latencies), 2) if latencies else 0.0,
+        enqueue_p99_ms=round(percentile(latencies, 0.99), 2),
+        enqueue_max_ms=round(max(latencies, default=0.0), 2),
+        enqueue_errors=sum(len(report["errors"]) for report in reports),
+        lost=max(0, enqueued - done),
+    )
+
+
+def redis_problem(url):
+    """None when a Redis server answers at url, else why not."""
+    try:
+        import redis  # noqa: F401
+    except ImportError:
+        return "the redis package is not installed"
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname, parsed.port or 6379), timeout=2):
+            return None
+    except OSError as exc:
+        return f"no Redis server at {url} ({exc})"
+
+
+def default_workers(project):
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from django.conf import settings; print(settings.Q_CLUSTER['workers'])",
+        ],
+        cwd=project,
+        env=project_env(project, "default", "unused", "probe"),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(completed.stdout)
+
+
+def plan(workers, with_redis):
+    counts = sorted({workers, 4})
+    configs = [("default", n) for n in counts] + [("recipe", 1)]
+    if with_redis:
+        configs += [("redis", n) for n in counts]
+    return [(config, pattern, n) for config, n in configs for pattern in ("plain", "atomic")]
+
+
+def find(runs, config, pattern, workers):
+    for run in runs:
+        if (run.config, run.pattern, run.workers) == (config, pattern, workers):
+            return run
+    return None
+
+
+def ratio(numerator, denominator):
+    if not numerator or not denominator or not denominator.tasks_per_s:
+        return None
+    return round(numerator.tasks_per_s / denominator.tasks_per_s, 2)
+
+
+def ratios(runs, workers):
+    recipe = find(runs, "recipe", "plain", 1)
+    return {
+        "default_vs_recipe_plain": ratio(find(runs, "default", "plain", workers), recipe),
+        "default_4_workers_vs_recipe_plain": ratio(find(runs, "default", "plain", 4), recipe),
+        "default_vs_redis": ratio(
+            find(runs, "default", "plain", workers), find(runs, "redis", "plain", workers)
+        ),
+        "default_vs_redis_4_workers": ratio(
+            find(runs, "default", "plain", 4), find(runs, "redis", "plain", 4)
+        ),
+    }
+
+
+def table(runs):
+    header = (
+        "config",
+        "pattern",
+        "workers",
+        "tasks",
+        "tasks/s",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "errors",
+        "lost",
+    )
+    rows = [header] + [
+        (
+            r.config,
+            r.pattern,
+            r.workers,
+            r.tasks,
+            r.tasks_per_s,
+            r.enqueue_p50_ms,
+            r.enqueue_p99_ms,
+            r.enqueue_max_ms,
+            r.enqueue_errors,
+            r.lost,
+        )
+        for r in runs
+    ]
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(header))]
+    lines = [" | ".join(str(v).rjust(w) for v, w in zip(row, widths, strict=False)) for row in rows]
+    lines.insert(1, "-+-".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def machine():
+    return (
+        f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}"
+    )
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    workdir = Path(tempfile.mkdtemp(prefix="qbench-"))
+    try:
+        project = bake(workdir)
+        template_db = migrated_database(project, workdir)
+        workers = default_workers(project)
+        problem = redis_problem(redis_url)
+        if problem:
+            print(f"Skipping the Redis rows: {problem}.", flush=True)
+        os.environ["REDIS_URL"] = redis_url
+        runs = []
+        for config, pattern, n in plan(workers, with_redis=problem is None):
+            print(f"running {config} / {pattern} / {n} workers ...", flush=True)
+            runs.append(measure(project, workdir, template_db, config, pattern, n, args.tasks))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    result = {
+        "machine": machine(),
+        "runs": [asdict(r) for r in runs],
+        "ratios": ratios(runs, workers),
+    }
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    print()
+    print(f"Machine: {result['machine']}")
+    print(table(runs))
+    print()
+    for name, value in result["ratios"].items():
+        print(f"{name}: {'n/a' if value is None else f'{value}x'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
