@@ -13,9 +13,7 @@ RUNS_TABLE = "test_task_runs"
 
 def record(key, event):
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {RUNS_TABLE} (task_key, event) VALUES (%s, %s)", [key, event]
-        )
+        cursor.execute(f"INSERT INTO {RUNS_TABLE} (task_key, event) VALUES (%s, %s)", [key, event])
 
 
 def record_run(key):

@@ -19,9 +19,13 @@ def test_q_cluster_carries_the_answers():
     assert q_cluster["timeout"] == {{ cookiecutter.q_timeout }}
     assert q_cluster["retry"] == {{ cookiecutter.q_retry }}
     assert q_cluster["queue_limit"] == {{ cookiecutter.q_queue_limit }}
-    assert q_cluster["save_limit"] == {{ cookiecutter.q_save_limit }}
+    assert settings.TASK_SUCCESS_LIMIT == {{ cookiecutter.q_save_limit }}
     assert q_cluster["recycle"] == {{ cookiecutter.q_recycle }}
     assert q_cluster["max_attempts"] == {{ cookiecutter.q_max_attempts }}
+
+
+def test_django_q2_does_not_prune_results_inside_the_write_lock():
+    assert settings.Q_CLUSTER["save_limit"] == 0
 
 
 def test_failed_tasks_are_retried_not_acknowledged():

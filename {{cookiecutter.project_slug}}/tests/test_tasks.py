@@ -5,6 +5,7 @@ import pytest
 from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.sessions.models import Session
 from django.utils import timezone
+from django_q.models import Failure, Success, Task
 from django_q.tasks import async_task, result
 
 from {{ cookiecutter.app_name }}.tasks import DeliberateFailure, clear_expired_sessions, echo_test
@@ -40,3 +41,15 @@ def test_clear_expired_sessions_deletes_only_expired_ones():
     )
     assert clear_expired_sessions() == 1
     assert Session.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_successes_past_the_limit_are_pruned_after_a_task(settings):
+    settings.TASK_SUCCESS_LIMIT = 3
+    now = timezone.now()
+    failure = Task.objects.create(
+        id="failed-task", name="failed", func="x", started=now, stopped=now, success=False
+    )
+    ids = [async_task(echo_test, str(n), sync=True) for n in range(5)]
+    assert set(Success.objects.values_list("id", flat=True)) == set(ids[-3:])
+    assert Failure.objects.filter(pk=failure.pk).exists()
