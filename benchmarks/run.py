@@ -55,9 +55,17 @@ Q_CLUSTER = {{**Q_CLUSTER, "name": os.environ["BENCH_RUN"]}}  # noqa: F405
     "recipe": f"""
 from {SLUG}.settings import *  # noqa: F403
 # The research notes: WAL + busy_timeout=5000 from the signal, DEFERRED
-# transactions (Django's default), one worker, failed tasks acknowledged.
+# transactions (Django's default), a new connection per request (Django's default
+# CONN_MAX_AGE), django-q2 pruning its own results, one worker, failures acknowledged.
 DATABASES["default"]["OPTIONS"] = {{"timeout": 5}}  # noqa: F405
-Q_CLUSTER = {{**Q_CLUSTER, "name": os.environ["BENCH_RUN"], "ack_failures": True}}  # noqa: F405
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+Q_CLUSTER = {{  # noqa: F405
+    **Q_CLUSTER,  # noqa: F405
+    "name": os.environ["BENCH_RUN"],
+    "save_limit": TASK_SUCCESS_LIMIT,  # noqa: F405
+    "ack_failures": True,
+}}
+TASK_SUCCESS_LIMIT = 0
 """,
     "redis": f"""
 from {SLUG}.settings import *  # noqa: F403
@@ -83,7 +91,7 @@ class Run:
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tasks", type=int, default=400, help="tasks per run (default 400)")
+    parser.add_argument("--tasks", type=int, default=1000, help="tasks per run (default 1000)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     return parser.parse_args(argv)
 

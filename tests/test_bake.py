@@ -21,8 +21,9 @@ CUSTOM_ANSWERS = {
     "q_max_attempts": "5",
 }
 
-PRINT_Q_CLUSTER = (
-    "import json; from django.conf import settings; print(json.dumps(settings.Q_CLUSTER))"
+PRINT_Q_SETTINGS = (
+    "import json; from django.conf import settings; "
+    "print(json.dumps({**settings.Q_CLUSTER, 'success_limit': settings.TASK_SUCCESS_LIMIT}))"
 )
 
 
@@ -30,8 +31,8 @@ def rendered_files(project):
     return [p for p in project.rglob("*") if p.is_file() and p.suffix not in {".sqlite3", ".pyc"}]
 
 
-def q_cluster(project):
-    completed = manage(project, "shell", "--no-imports", "-c", PRINT_Q_CLUSTER)
+def q_settings(project):
+    completed = manage(project, "shell", "--no-imports", "-c", PRINT_Q_SETTINGS)
     assert completed.returncode == 0, completed.stderr
     return json.loads(completed.stdout)
 
@@ -107,13 +108,14 @@ def test_custom_answers_reach_settings(cookies):
     project = bake_ok(cookies, **CUSTOM_ANSWERS)
     assert project.name == "invoice_hub"
     assert (project / "billing" / "tasks.py").is_file()
-    settings = q_cluster(project)
+    settings = q_settings(project)
     assert settings["name"] == "invoice_hub"
     assert settings["orm"] == "default"
     assert settings["ack_failures"] is False
-    for key in ("workers", "timeout", "retry", "queue_limit", "save_limit", "recycle"):
+    for key in ("workers", "timeout", "retry", "queue_limit", "recycle", "max_attempts"):
         assert settings[key] == int(CUSTOM_ANSWERS[f"q_{key}"]), key
-    assert settings["max_attempts"] == 5
+    assert settings["success_limit"] == 1000
+    assert settings["save_limit"] == 0
     check = manage(project, "check", "--fail-level", "WARNING")
     assert check.returncode == 0, check.stdout + check.stderr
 
