@@ -20,6 +20,12 @@ VENV_DIR = ".venv"
 REQUIREMENTS = "requirements-dev.txt"
 # Variables of the user's shell that would point manage.py at another project.
 FOREIGN_VARIABLES = ("DJANGO_SETTINGS_MODULE",)
+# Files that only one choice needs: {app} is the app name.
+UNUSED_FILES = {
+    ("database", "postgresql"): ("{app}/sqlite.py", "tests/test_sqlite.py"),
+    ("broker", "redis"): ("{app}/migrations/0001_create_cache_table.py",),
+}
+PROBE_DATABASE = "from django.db import connection; connection.ensure_connection()"
 
 
 def rendered_answers():
@@ -43,23 +49,35 @@ def venv_python(project_dir):
     return project_dir / VENV_DIR / "bin" / "python"
 
 
-def env_file_text(secret_key):
-    return (
-        "# Local settings: read by settings.py at startup. Never commit this file.\n"
-        "# Every variable is described in README.md; .env.example lists them.\n"
-        "DJANGO_DEBUG=True\n"
-        f"DJANGO_SECRET_KEY={secret_key}\n"
-        "DJANGO_ALLOWED_HOSTS=localhost,127.0.0.1,[::1]\n"
-    )
+def env_file_text(secret_key, answers):
+    lines = [
+        "# Local settings: read by settings.py at startup. Never commit this file.",
+        "# Every variable is described in README.md; .env.example lists them.",
+        "DJANGO_DEBUG=True",
+        f"DJANGO_SECRET_KEY={secret_key}",
+        "DJANGO_ALLOWED_HOSTS=localhost,127.0.0.1,[::1]",
+    ]
+    if answers["database"] == "postgresql":
+        lines.append(f"DATABASE_URL=postgres://localhost/{answers['project_slug']}")
+    if answers["broker"] == "redis":
+        lines.append("REDIS_URL=redis://127.0.0.1:6379/0")
+    return "\n".join(lines) + "\n"
 
 
-def write_env_file(project_dir):
+def write_env_file(project_dir, answers):
     """Write .env with a fresh secret key: it never passes through the cookiecutter
     context, so the replay file does not keep it."""
     step("Writing .env with a new DJANGO_SECRET_KEY")
     path = project_dir / ".env"
-    path.write_text(env_file_text(secrets.token_urlsafe(50)))
+    path.write_text(env_file_text(secrets.token_urlsafe(50), answers))
     path.chmod(0o600)
+
+
+def remove_unused_files(project_dir, answers):
+    for (key, value), paths in UNUSED_FILES.items():
+        if answers[key] == value:
+            for path in paths:
+                (project_dir / path.format(app=answers["app_name"])).unlink()
 
 
 def create_virtualenv(project_dir):
@@ -82,10 +100,19 @@ def create_virtualenv(project_dir):
     return python
 
 
-def can_run_project(python):
-    """True when this interpreter has what settings.py imports."""
+def required_modules(answers):
+    modules = ["django", "django_q", "environ"]
+    if answers["database"] == "postgresql":
+        modules.append("psycopg")
+    if answers["broker"] == "redis":
+        modules.append("redis")
+    return modules
+
+
+def can_run_project(python, answers):
+    """True when this interpreter has what the generated settings import."""
     completed = subprocess.run(
-        [str(python), "-c", "import django, django_q, environ"],
+        [str(python), "-c", "import " + ", ".join(required_modules(answers))],
         capture_output=True,
     )
     return completed.returncode == 0
@@ -93,6 +120,21 @@ def can_run_project(python):
 
 def manage_env():
     return {k: v for k, v in os.environ.items() if k not in FOREIGN_VARIABLES}
+
+
+def database_problem(project_dir, python):
+    """None when the project's database answers, else the error's last line."""
+    completed = subprocess.run(
+        [str(python), "manage.py", "shell", "--no-imports", "-c", PROBE_DATABASE],
+        cwd=project_dir,
+        env=manage_env(),
+        capture_output=True,
+        text=True,
+    )
+    if completed.returncode == 0:
+        return None
+    lines = (completed.stderr or completed.stdout).strip().splitlines()
+    return lines[-1] if lines else f"exit {completed.returncode}"
 
 
 def migrate(project_dir, python):
@@ -130,21 +172,31 @@ def next_steps(project_dir, has_venv, migrated):
 def main():
     answers = rendered_answers()
     project_dir = Path.cwd()
-    write_env_file(project_dir)
+    remove_unused_files(project_dir, answers)
+    write_env_file(project_dir, answers)
 
     make_venv = as_bool(answers["create_virtualenv"])
     python = create_virtualenv(project_dir) if make_venv else Path(sys.executable)
 
     migrated = False
     if as_bool(answers["run_migrations"]):
-        if make_venv or can_run_project(python):
-            migrate(project_dir, python)
-            migrated = True
-        else:
+        if not (make_venv or can_run_project(python, answers)):
             step(
                 "Skipping migrations: no virtualenv was made and this Python cannot import "
-                "Django, django-q2 and django-environ (install the requirements, then migrate)."
+                f"{', '.join(required_modules(answers))} (install the requirements, then migrate)."
             )
+        elif answers["database"] == "postgresql" and (
+            problem := database_problem(project_dir, python)
+        ):
+            step(
+                f"Skipping migrations: the PostgreSQL database in DATABASE_URL is not "
+                f"reachable ({problem}). Create it (the default is `createdb "
+                f"{answers['project_slug']}`) or point DATABASE_URL in .env at one, then run "
+                "`python manage.py migrate`."
+            )
+        else:
+            migrate(project_dir, python)
+            migrated = True
 
     print(next_steps(project_dir, has_venv=make_venv, migrated=migrated))
 

@@ -1,13 +1,21 @@
 import os
+import random
 import signal
 import subprocess
 import sys
+import uuid
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent
 COMMAND_TIMEOUT = 300
+# With REQUIRE_SERVICES=1 (set by .ci/run) a missing server fails the test
+# instead of skipping it.
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
 
 
 def run(args, cwd, env=None, timeout=COMMAND_TIMEOUT):
@@ -79,3 +87,45 @@ def start_process():
     yield start
     for process in processes:
         stop_process_group(process)
+
+
+def service_unavailable(server, reason):
+    message = f"{server} is not reachable ({reason})"
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{message}; REQUIRE_SERVICES=1 requires it")
+    pytest.skip(message)
+
+
+@pytest.fixture
+def postgres_database_url():
+    """A fresh PostgreSQL database for one test (dropped after, with its test_ twin)."""
+    psycopg = pytest.importorskip("psycopg")
+    try:
+        admin = psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=5)
+    except psycopg.Error as exc:
+        service_unavailable(f"PostgreSQL at {POSTGRES_URL}", exc)
+    name = f"tpl_{uuid.uuid4().hex[:12]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield urlunsplit(urlsplit(POSTGRES_URL)._replace(path=f"/{name}"))
+    finally:
+        for database in (name, f"test_{name}"):
+            admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture
+def redis_url():
+    """A Redis database for one test, emptied before and after."""
+    redis = pytest.importorskip("redis")
+    url = f"{REDIS_URL}/{random.randint(1, 15)}"
+    client = redis.Redis.from_url(url, socket_connect_timeout=5)
+    try:
+        client.flushdb()
+    except redis.RedisError as exc:
+        service_unavailable(f"Redis at {REDIS_URL}", exc)
+    try:
+        yield url
+    finally:
+        client.flushdb()
+        client.close()

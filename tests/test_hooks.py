@@ -12,6 +12,8 @@ VALID_ANSWERS = {
     "project_name": "My Project",
     "project_slug": "my_project",
     "app_name": "core",
+    "database": "sqlite",
+    "broker": "orm",
     "q_workers": "2",
     "q_timeout": "120",
     "q_retry": "180",
@@ -79,7 +81,7 @@ def test_as_bool(value, expected):
 
 
 def test_env_file_is_private(tmp_path):
-    post_gen_project.write_env_file(tmp_path)
+    post_gen_project.write_env_file(tmp_path, VALID_ANSWERS)
     env_file = tmp_path / ".env"
     assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
     assert "DJANGO_SECRET_KEY=" in env_file.read_text()
@@ -90,9 +92,9 @@ def run_post_gen(monkeypatch, tmp_path, can_run, **answers):
     monkeypatch.setattr(
         post_gen_project,
         "rendered_answers",
-        lambda: {"create_virtualenv": False, "run_migrations": True, **answers},
+        lambda: {**VALID_ANSWERS, "create_virtualenv": False, "run_migrations": True, **answers},
     )
-    monkeypatch.setattr(post_gen_project, "can_run_project", lambda python: can_run)
+    monkeypatch.setattr(post_gen_project, "can_run_project", lambda python, answers: can_run)
     post_gen_project.main()
 
 

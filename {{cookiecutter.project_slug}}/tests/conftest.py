@@ -5,15 +5,25 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+{%- if cookiecutter.database == "postgresql" %}
+from urllib.parse import quote
+{%- endif %}
 
 import pytest
 from django.db import connections
+from django_q.brokers import get_broker
+{%- if cookiecutter.broker == "orm" %}
+from django_q.models import OrmQ
+{%- endif %}
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 # Bounds for everything a test waits on: no test can hang the suite.
 COMMAND_TIMEOUT = 60
 CLUSTER_STOP_TIMEOUT = 10
+
+
+{%- if cookiecutter.database == "sqlite" %}
 
 
 @pytest.fixture(scope="session")
@@ -24,17 +34,35 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, t
     qping) can then open the same test database.
     """
     settings_dict = connections["default"].settings_dict
-    if settings_dict["ENGINE"] == "django.db.backends.sqlite3":
-        settings_dict["TEST"]["NAME"] = str(tmp_path_factory.mktemp("db") / "test.sqlite3")
+    settings_dict["TEST"]["NAME"] = str(tmp_path_factory.mktemp("db") / "test.sqlite3")
+
+
+def database_env():
+    return {"DJANGO_SQLITE_PATH": str(connections["default"].settings_dict["NAME"])}
+{%- else %}
+
+
+def database_env():
+    settings_dict = connections["default"].settings_dict
+    credentials = quote(settings_dict["USER"] or "", safe="")
+    if settings_dict["PASSWORD"]:
+        credentials += ":" + quote(settings_dict["PASSWORD"], safe="")
+    host = settings_dict["HOST"] or "localhost"
+    port = f":{settings_dict['PORT']}" if settings_dict["PORT"] else ""
+    at = "@" if credentials else ""
+    return {"DATABASE_URL": f"postgres://{credentials}{at}{host}{port}/{settings_dict['NAME']}"}
+{%- endif %}
 
 
 @pytest.fixture
 def live_env(transactional_db):
     """Environment variables that point manage.py subprocesses at the test database.
 
-    transactional_db commits what a test writes, so the subprocesses see it.
+    transactional_db commits what a test writes, so the subprocesses see it. The
+    broker's queue starts empty.
     """
-    return {"DJANGO_SQLITE_PATH": str(connections["default"].settings_dict["NAME"])}
+    get_broker().purge_queue()
+    return database_env()
 
 
 def run_manage(*args, env=None, timeout=COMMAND_TIMEOUT):
@@ -106,6 +134,15 @@ def start_cluster(live_env, tmp_path):
         stop_process_group(process)
 
 
+def queued_tasks():
+    """Tasks waiting in the broker{% if cookiecutter.broker == "orm" %}, or held by a cluster that has not acknowledged them{% endif %}."""
+{%- if cookiecutter.broker == "orm" %}
+    return OrmQ.objects.count()
+{%- else %}
+    return get_broker().queue_size()
+{%- endif %}
+
+
 def wait_for(condition, timeout, interval=0.1):
     """Poll condition() until it returns something truthy; return it, or None on timeout."""
     deadline = time.monotonic() + timeout
@@ -142,9 +179,12 @@ class TaskRuns:
 def task_runs(live_env):
     from .tasks import RUNS_TABLE
 
-    with connections["default"].cursor() as cursor:
+    connection = connections["default"]
+    auto_id = f"{connection.data_types['AutoField']} NOT NULL PRIMARY KEY"
+    auto_id += f" {connection.data_types_suffix.get('AutoField', '')}"
+    with connection.cursor() as cursor:
         cursor.execute(
-            f"CREATE TABLE {RUNS_TABLE} (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+            f"CREATE TABLE {RUNS_TABLE} (id {auto_id}, "
             "task_key VARCHAR(100) NOT NULL, event VARCHAR(20) NOT NULL)"
         )
     yield TaskRuns(RUNS_TABLE)

@@ -1,15 +1,19 @@
+{%- if cookiecutter.database == "sqlite" -%}
 import sqlite3
 
+{% endif -%}
 import pytest
 from django.core.checks import run_checks
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
+{%- if cookiecutter.database == "sqlite" %}
 from django.db import connection
 from django.db.backends.signals import connection_created
 from django.db.backends.sqlite3.base import DatabaseWrapper
 
 from {{ cookiecutter.app_name }}.checks import immediate_mode_warnings, wal_warnings
 from {{ cookiecutter.app_name }}.sqlite import configure_sqlite
+{%- endif %}
 
 
 def check_ids(**kwargs):
@@ -36,6 +40,8 @@ def test_sync_with_debug_off_is_a_warning(settings):
 def test_ack_failures_is_a_warning(settings):
     settings.Q_CLUSTER = {**settings.Q_CLUSTER, "ack_failures": True}
     assert "queue.W002" in check_ids()
+
+{%- if cookiecutter.database == "sqlite" %}
 
 
 def test_sqlite_without_immediate_mode_is_a_warning(monkeypatch):
@@ -70,3 +76,4 @@ def test_sqlite_without_wal_is_a_warning(sqlite_file_without_wal):
 def test_wal_check_passes_on_the_live_database():
     assert wal_warnings([connection]) == []
     assert "queue.W004" not in check_ids(databases=["default"])
+{%- endif %}

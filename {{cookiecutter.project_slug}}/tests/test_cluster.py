@@ -1,18 +1,19 @@
 """The real thing: a `manage.py qcluster` process running tasks from the test database."""
 
 import pytest
-from django_q.models import OrmQ
 from django_q.status import Stat
 
-from .conftest import run_manage, wait_for
+from .conftest import queued_tasks, run_manage, wait_for
 
 
-def test_qping_without_a_cluster_fails_clearly_and_leaves_nothing_queued(live_env):
+def test_qping_without_a_cluster_fails_clearly{% if cookiecutter.broker == "orm" %}_and_leaves_nothing_queued{% endif %}(live_env):
     completed = run_manage("qping", "--timeout", "1", env=live_env)
     assert completed.returncode == 1
     assert "no cluster picked the task up" in completed.stderr
     assert "is `python manage.py qcluster` running?" in completed.stderr
-    assert OrmQ.objects.count() == 0
+{%- if cookiecutter.broker == "orm" %}
+    assert queued_tasks() == 0
+{%- endif %}
 
 
 def test_qhealth_without_a_cluster_fails(live_env):
@@ -34,4 +35,4 @@ def test_real_cluster_runs_echo_test(live_env, start_cluster):
     assert health.stdout.startswith("ok: 1 cluster(s) alive")
 
     assert wait_for(lambda: "Echo task executed: from the test" in cluster.log(), timeout=5)
-    assert OrmQ.objects.count() == 0
+    assert queued_tasks() == 0

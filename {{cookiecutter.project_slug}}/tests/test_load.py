@@ -6,17 +6,19 @@ happens); they are marked slow.
 
 import json
 import os
+{%- if cookiecutter.broker == "orm" %}
 import signal
+{%- endif %}
 import subprocess
 import sys
 from collections import Counter
 
 import pytest
 from django.conf import settings
-from django_q.models import Failure, OrmQ
+from django_q.models import Failure
 from django_q.tasks import async_task
 
-from .conftest import BASE_DIR, COMMAND_TIMEOUT, wait_for
+from .conftest import BASE_DIR, COMMAND_TIMEOUT, queued_tasks, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -60,7 +62,7 @@ def run_producers(live_env, count, pattern="atomic"):
 
 
 def queue_is_empty():
-    return not OrmQ.objects.exists()
+    return queued_tasks() == 0
 
 
 def test_mixed_load_loses_nothing_and_runs_each_task_once(live_env, start_cluster, task_runs):
@@ -80,6 +82,8 @@ def test_mixed_load_loses_nothing_and_runs_each_task_once(live_env, start_cluste
     log = cluster.log()
     assert "database is locked" not in log
     assert "Could not save task result" not in log
+
+{%- if cookiecutter.broker == "orm" %}
 
 
 def test_a_task_running_when_the_cluster_is_killed_is_delivered_again(
@@ -126,3 +130,15 @@ def test_failing_and_timed_out_tasks_use_every_attempt_then_fail_once(
     assert task_runs.count("too-slow", "finish") == 0
     assert "timeout" in Failure.objects.get(id=slow).result.lower()
     assert Failure.objects.count() == 2
+{%- else %}
+
+
+def test_with_redis_a_failing_task_runs_once_and_is_recorded(live_env, start_cluster, task_runs):
+    # Redis has no delivery receipts: no retry, whatever Q_CLUSTER says.
+    cluster = start_cluster()
+    failing = async_task("tests.tasks.fail_and_record", "fails")
+    assert wait_for(lambda: Failure.objects.filter(id=failing).exists(), 30), cluster.log()
+    assert wait_for(queue_is_empty, 5)
+    assert task_runs.count("fails", "run") == 1
+    assert Failure.objects.get(id=failing).attempt_count == 1
+{%- endif %}

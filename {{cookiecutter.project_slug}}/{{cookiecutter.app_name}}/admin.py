@@ -1,8 +1,12 @@
 """Task admin: django-q2's admin classes with the columns an operator needs.
 
 Importing django_q.admin registers django-q2's own classes, which are then
-replaced here. The queued tasks ("Queued tasks", ORM broker only) keep
+replaced here.
+{%- if cookiecutter.broker == "orm" %} The queued tasks ("Queued tasks", ORM broker only) keep
 django-q2's admin.
+{%- else %} With the Redis broker there is no queued-tasks admin:
+`python manage.py qinfo` shows the queue size.
+{%- endif %}
 https://django-q2.readthedocs.io/en/master/admin.html
 """
 

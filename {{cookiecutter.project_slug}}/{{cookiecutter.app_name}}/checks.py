@@ -1,13 +1,15 @@
 """System checks for the task queue settings.
 
-They run with every management command (and `migrate` runs the database ones), so
-they keep guarding the settings after the project has been edited.
+They run with every management command, so they keep guarding the settings after
+the project has been edited.
 https://docs.djangoproject.com/en/5.2/topics/checks/
 """
 
 from django.conf import settings
-from django.core.checks import Error, Tags, Warning, register
+from django.core.checks import Error, {% if cookiecutter.database == "sqlite" %}Tags, {% endif %}Warning, register
+{%- if cookiecutter.database == "sqlite" %}
 from django.db import connections
+{%- endif %}
 
 
 @register()
@@ -54,6 +56,7 @@ def check_failure_policy(app_configs, **kwargs):
             id="queue.W002",
         )
     ]
+{%- if cookiecutter.database == "sqlite" %}
 
 
 @register()
@@ -100,3 +103,4 @@ def wal_warnings(db_connections):
                 )
             )
     return warnings
+{%- endif %}

@@ -83,6 +83,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Database
 # ------------------------------------------------------------------------------
+{%- if cookiecutter.database == "sqlite" %}
 # One SQLite file shared by the web server and the task cluster. The
 # {{ cookiecutter.app_name }}.sqlite module turns on WAL (readers never wait for the writer),
 # busy_timeout and synchronous=NORMAL on every new connection.
@@ -109,6 +110,18 @@ DATABASES = {
         "CONN_MAX_AGE": 600,
     }
 }
+{%- else %}
+# PostgreSQL, from DATABASE_URL (postgres://USER:PASSWORD@HOST:PORT/NAME).
+# https://django-environ.readthedocs.io/en/latest/types.html#environ-env-db-url
+
+DATABASES = {
+    "default": env.db("DATABASE_URL", default="postgres://localhost/{{ cookiecutter.project_slug }}"),
+}
+# Keep connections open between requests and broker polls, checked before reuse.
+DATABASES["default"]["CONN_MAX_AGE"] = 600
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+{%- endif %}
+{%- if cookiecutter.broker == "orm" %}
 
 
 # Cache
@@ -127,6 +140,7 @@ CACHES = {
         "LOCATION": "django_q_cache",
     },
 }
+{%- endif %}
 
 
 # Background tasks (django-q2)
@@ -134,12 +148,13 @@ CACHES = {
 # Each value can be overridden from the environment (DJANGO_Q_WORKERS, ...), for
 # example to give one machine more workers without a code change.
 #
+{%- if cookiecutter.broker == "orm" %}
 # Failure policy: a failed task stays in the queue and is delivered again after
 # `retry` seconds, up to `max_attempts` attempts in all. This needs
 # ack_failures=False: with ack_failures=True django-q2 acknowledges a failed task
 # at once, so it runs a single time and max_attempts never applies.
 #
-# UPGRADE PATH to Redis and PostgreSQL (when one machine is no longer enough):
+# UPGRADE PATH to Redis{% if cookiecutter.database == "sqlite" %} and PostgreSQL{% endif %} (when one machine is no longer enough):
 # 1. Let the cluster finish what is queued first: the tasks waiting in the ORM
 #    queue (admin "Queued tasks", django_q_ormq table) are not moved to Redis.
 #    Stop the web processes, wait until `python manage.py qinfo` shows an empty
@@ -151,16 +166,36 @@ CACHES = {
 #    task that dies with its worker is not delivered again, and a failed task runs
 #    once. The cluster stats live in Redis, so the "django_q" cache and "cache"
 #    below can go.
+{%- if cookiecutter.database == "sqlite" %}
 # 4. Move the data to PostgreSQL (pip install "psycopg[binary]", ENGINE
 #    django.db.backends.postgresql, drop the SQLite "OPTIONS") and remove the
 #    {{ cookiecutter.app_name }}.sqlite signal: PostgreSQL handles concurrent writers itself.
 # 5. Raise "workers" towards the number of CPU cores.
+{%- else %}
+# 4. Raise "workers" towards the number of CPU cores.
+{%- endif %}
 # https://django-q2.readthedocs.io/en/master/brokers.html
+{%- else %}
+# Broker: Redis, from REDIS_URL. What that changes compared with the ORM broker:
+# - Redis has no delivery receipts: a task is gone from the queue once a cluster
+#   takes it. A task that dies with its worker is not delivered again, and a failed
+#   task runs once: "retry" and "max_attempts" do not apply (retry stays above
+#   timeout only so that django-q2 does not warn).
+# - There is no "Queued tasks" admin: `python manage.py qinfo` shows the queue size.
+# - The cluster stats live in Redis, so `qinfo`, `qmonitor` and `qhealth` see every
+#   cluster that uses the same Redis database and cluster name.
+# https://django-q2.readthedocs.io/en/master/brokers.html#redis
+{%- endif %}
 
 Q_CLUSTER = {
     "name": "{{ cookiecutter.project_slug }}",
+{%- if cookiecutter.broker == "orm" %}
     # The broker is the default database: no other service to run.
     "orm": "default",
+{%- else %}
+    # django-q2 accepts a redis:// URL.
+    "redis": env.str("REDIS_URL", default="redis://127.0.0.1:6379/0"),
+{%- endif %}
     "workers": env.int("DJANGO_Q_WORKERS", default={{ cookiecutter.q_workers }}),
     # Seconds a task may run before its worker is killed.
     "timeout": env.int("DJANGO_Q_TIMEOUT", default={{ cookiecutter.q_timeout }}),
@@ -172,9 +207,11 @@ Q_CLUSTER = {
     "save_limit": 0,
     # Tasks a worker runs before it is replaced (releases leaked memory).
     "recycle": env.int("DJANGO_Q_RECYCLE", default={{ cookiecutter.q_recycle }}),
+{%- if cookiecutter.broker == "orm" %}
     "ack_failures": False,
     "max_attempts": env.int("DJANGO_Q_MAX_ATTEMPTS", default={{ cookiecutter.q_max_attempts }}),
     "cache": "django_q",
+{%- endif %}
     "label": "Background tasks",
 }
 
