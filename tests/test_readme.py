@@ -21,6 +21,8 @@ def test_prompts_table_matches_cookiecutter_json():
     assert list(prompts) == keys
     for key in keys:
         default = context[key]
+        if isinstance(default, list):  # a choice: the first option is the default
+            default = default[0]
         if isinstance(default, bool):
             default = "yes" if default else "no"
         if "{{" in str(default):
