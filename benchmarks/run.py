@@ -13,8 +13,11 @@ N tasks in all (the generated project's tests/producer.py), and measures:
 for (a) the generated default settings, at their worker count and at 4 workers,
 (b) the notes' recipe (WAL signal + busy_timeout, DEFERRED transactions, workers=1,
 ack_failures=True), (c) the Redis broker when a server answers at REDIS_URL
-(default redis://127.0.0.1:6379/0), at the same worker counts as (a); each with a
-plain async_task() and with async_task() inside transaction.atomic() after a read.
+(default redis://127.0.0.1:6379/0), (d) a database=postgresql project (ORM broker on
+PostgreSQL) when a server answers at POSTGRES_URL (default
+postgres://postgres@127.0.0.1:5432/postgres; each run gets a database of its own,
+dropped after), both at the same worker counts as (a); each with a plain
+async_task() and with async_task() inside transaction.atomic() after a read.
 
 It prints a table, then the ratios as its last lines. Needs the template's test
 requirements (requirements-test.txt): run it with that virtualenv's Python.
@@ -34,9 +37,10 @@ import sys
 import tempfile
 import time
 import uuid
+from contextlib import closing
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import urlparse, urlsplit, urlunsplit
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent
 SLUG = "my_project"
@@ -96,7 +100,7 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
-def bake(output_dir):
+def bake(output_dir, database="sqlite"):
     from cookiecutter.main import cookiecutter
 
     project = Path(
@@ -104,7 +108,11 @@ def bake(output_dir):
             str(TEMPLATE_DIR),
             no_input=True,
             output_dir=str(output_dir),
-            extra_context={"create_virtualenv": False, "run_migrations": False},
+            extra_context={
+                "database": database,
+                "create_virtualenv": False,
+                "run_migrations": False,
+            },
         )
     )
     for config, text in OVERLAYS.items():
@@ -112,41 +120,105 @@ def bake(output_dir):
     return project
 
 
-def project_env(project, config, database, run_name):
+def project_env(project, config, database_env, run_name):
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("DJANGO_", "PYTEST_"))
+        if not key.startswith(("DJANGO_", "PYTEST_", "DATABASE_URL"))
     }
     env.update(
         DJANGO_DEBUG="False",
         DJANGO_SECRET_KEY="benchmark-only-" + "x" * 50,
         DJANGO_SETTINGS_MODULE=f"bench_{config}",
-        DJANGO_SQLITE_PATH=str(database),
         BENCH_RUN=run_name,
         PYTHONPATH=str(project),
+        **database_env,
     )
     return env
 
 
-def migrated_database(project, directory):
-    """Migrate one database file; every run starts from a copy of it."""
-    database = directory / "migrated.sqlite3"
-    env = project_env(project, "default", database, "migrate")
+def migrate(project, database_env):
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
         cwd=project,
-        env=env,
+        env=project_env(project, "default", database_env, "migrate"),
         check=True,
-        timeout=120,
+        timeout=300,
     )
-    with sqlite3.connect(database) as connection:
-        connection.execute(
-            f"CREATE TABLE {RUNS_TABLE} (id INTEGER PRIMARY KEY AUTOINCREMENT, "
-            "task_key VARCHAR(100) NOT NULL, event VARCHAR(20) NOT NULL)"
-        )
-    connection.close()
-    return database
+
+
+class SqliteDatabases:
+    """One migrated SQLite file; each run works on a copy of it."""
+
+    def __init__(self, project, workdir):
+        self.project = project
+        self.workdir = workdir
+        self.template = workdir / "migrated.sqlite3"
+        migrate(project, {"DJANGO_SQLITE_PATH": str(self.template)})
+        with closing(sqlite3.connect(self.template)) as connection:
+            connection.execute(
+                f"CREATE TABLE {RUNS_TABLE} (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+                "task_key VARCHAR(100) NOT NULL, event VARCHAR(20) NOT NULL)"
+            )
+            connection.commit()
+
+    def create(self, run_name):
+        path = self.workdir / f"{run_name}.sqlite3"
+        shutil.copy(self.template, path)
+        return {"DJANGO_SQLITE_PATH": str(path)}
+
+    def completed_keys(self, database_env):
+        path = database_env["DJANGO_SQLITE_PATH"]
+        with closing(sqlite3.connect(path, timeout=30)) as connection:
+            sql = f"SELECT COUNT(DISTINCT task_key) FROM {RUNS_TABLE}"
+            return connection.execute(sql).fetchone()[0]
+
+    def drop(self, database_env):
+        pass  # the work directory goes at the end
+
+    def close(self):
+        pass
+
+
+class PostgresDatabases:
+    """One migrated PostgreSQL database; each run gets a copy (CREATE DATABASE ... TEMPLATE)."""
+
+    def __init__(self, project, admin_url):
+        import psycopg
+
+        self.psycopg = psycopg
+        self.admin_url = admin_url
+        self.admin = psycopg.connect(admin_url, autocommit=True)
+        self.template = f"qbench_{uuid.uuid4().hex[:8]}"
+        self.admin.execute(f'CREATE DATABASE "{self.template}"')
+        url = self.url(self.template)
+        migrate(project, {"DATABASE_URL": url})
+        with psycopg.connect(url, autocommit=True) as connection:
+            connection.execute(
+                f"CREATE TABLE {RUNS_TABLE} (id SERIAL PRIMARY KEY, "
+                "task_key VARCHAR(100) NOT NULL, event VARCHAR(20) NOT NULL)"
+            )
+
+    def url(self, name):
+        return urlunsplit(urlsplit(self.admin_url)._replace(path=f"/{name}"))
+
+    def create(self, run_name):
+        name = run_name.replace("-", "_")
+        self.admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+        return {"DATABASE_URL": self.url(name)}
+
+    def completed_keys(self, database_env):
+        with self.psycopg.connect(database_env["DATABASE_URL"]) as connection:
+            sql = f"SELECT COUNT(DISTINCT task_key) FROM {RUNS_TABLE}"
+            return connection.execute(sql).fetchone()[0]
+
+    def drop(self, database_env):
+        name = urlsplit(database_env["DATABASE_URL"]).path.lstrip("/")
+        self.admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def close(self):
+        self.admin.execute(f'DROP DATABASE IF EXISTS "{self.template}" WITH (FORCE)')
+        self.admin.close()
 
 
 def start_cluster(project, env, workers, log_path):
@@ -214,20 +286,11 @@ def run_producers(project, env, tasks, pattern):
     return reports
 
 
-def completed_keys(database):
-    with sqlite3.connect(database, timeout=30) as connection:
-        (distinct,) = connection.execute(
-            f"SELECT COUNT(DISTINCT task_key) FROM {RUNS_TABLE}"
-        ).fetchone()
-    connection.close()
-    return distinct
-
-
-def wait_until_drained(database, expected, timeout):
+def wait_until_drained(databases, database_env, expected, timeout):
     """Return the time the last expected task was seen done, or None on timeout."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if completed_keys(database) >= expected:
+        if databases.completed_keys(database_env) >= expected:
             return time.monotonic()
         time.sleep(0.05)
     return None
@@ -240,20 +303,25 @@ def percentile(values, fraction):
     return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
-def measure(project, workdir, template_db, config, pattern, workers, tasks):
+def measure(project, databases, workdir, config, pattern, workers, tasks):
     run_name = f"bench-{config}-{pattern}-{workers}-{uuid.uuid4().hex[:8]}"
-    database = workdir / f"{run_name}.sqlite3"
-    shutil.copy(template_db, database)
-    env = project_env(project, config, database, run_name)
-    cluster = start_cluster(project, env, workers, workdir / f"{run_name}.log")
+    database_env = databases.create(run_name)
+    overlay = "default" if config == "postgresql" else config
+    env = project_env(project, overlay, database_env, run_name)
     try:
-        started = time.monotonic()
-        reports = run_producers(project, env, tasks, pattern)
-        enqueued = sum(report["enqueued"] for report in reports)
-        finished = wait_until_drained(database, enqueued, timeout=max(60, tasks / 5))
-        done = completed_keys(database)
+        cluster = start_cluster(project, env, workers, workdir / f"{run_name}.log")
+        try:
+            started = time.monotonic()
+            reports = run_producers(project, env, tasks, pattern)
+            enqueued = sum(report["enqueued"] for report in reports)
+            finished = wait_until_drained(
+                databases, database_env, enqueued, timeout=max(60, tasks / 5)
+            )
+            done = databases.completed_keys(database_env)
+        finally:
+            stop_cluster(cluster)
     finally:
-        stop_cluster(cluster)
+        databases.drop(database_env)
     latencies = [ms for report in reports for ms in report["latencies_ms"]]
     elapsed = (finished or time.monotonic()) - started
     return Run(
@@ -270,18 +338,18 @@ def measure(project, workdir, template_db, config, pattern, workers, tasks):
     )
 
 
-def redis_problem(url):
-    """None when a Redis server answers at url, else why not."""
+def server_problem(url, default_port, module):
+    """None when a server answers at url (and its client is installed), else why not."""
     try:
-        import redis  # noqa: F401
+        __import__(module)
     except ImportError:
-        return "the redis package is not installed"
+        return f"the {module} package is not installed"
     parsed = urlparse(url)
     try:
-        with socket.create_connection((parsed.hostname, parsed.port or 6379), timeout=2):
+        with socket.create_connection((parsed.hostname, parsed.port or default_port), timeout=2):
             return None
     except OSError as exc:
-        return f"no Redis server at {url} ({exc})"
+        return f"no server at {parsed.hostname}:{parsed.port or default_port} ({exc})"
 
 
 def default_workers(project):
@@ -292,7 +360,7 @@ def default_workers(project):
             "from django.conf import settings; print(settings.Q_CLUSTER['workers'])",
         ],
         cwd=project,
-        env=project_env(project, "default", "unused", "probe"),
+        env=project_env(project, "default", {}, "probe"),
         capture_output=True,
         text=True,
         check=True,
@@ -300,11 +368,11 @@ def default_workers(project):
     return int(completed.stdout)
 
 
-def plan(workers, with_redis):
+def plan(workers, extra_configs):
+    """(config, pattern, workers) for every run, in order."""
     counts = sorted({workers, 4})
     configs = [("default", n) for n in counts] + [("recipe", 1)]
-    if with_redis:
-        configs += [("redis", n) for n in counts]
+    configs += [(config, n) for config in extra_configs for n in counts]
     return [(config, pattern, n) for config, n in configs for pattern in ("plain", "atomic")]
 
 
@@ -331,6 +399,9 @@ def ratios(runs, workers):
         ),
         "default_vs_redis_4_workers": ratio(
             find(runs, "default", "plain", 4), find(runs, "redis", "plain", 4)
+        ),
+        "default_vs_postgresql": ratio(
+            find(runs, "default", "plain", workers), find(runs, "postgresql", "plain", workers)
         ),
     }
 
@@ -378,21 +449,38 @@ def machine():
 
 def main(argv=None):
     args = parse_args(argv)
-    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    redis_url = os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
+    postgres_url = os.environ.get("POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
     workdir = Path(tempfile.mkdtemp(prefix="qbench-"))
+    targets = {}  # config -> (project, databases)
+    runs = []
     try:
-        project = bake(workdir)
-        template_db = migrated_database(project, workdir)
+        project = bake(workdir / "sqlite")
+        sqlite_databases = SqliteDatabases(project, workdir)
+        for config in ("default", "recipe", "redis"):
+            targets[config] = (project, sqlite_databases)
         workers = default_workers(project)
-        problem = redis_problem(redis_url)
-        if problem:
+        extra_configs = []
+        if problem := server_problem(redis_url, 6379, "redis"):
             print(f"Skipping the Redis rows: {problem}.", flush=True)
-        os.environ["REDIS_URL"] = redis_url
-        runs = []
-        for config, pattern, n in plan(workers, with_redis=problem is None):
+        else:
+            extra_configs.append("redis")
+        if problem := server_problem(postgres_url, 5432, "psycopg"):
+            print(f"Skipping the PostgreSQL rows: {problem}.", flush=True)
+        else:
+            postgres_project = bake(workdir / "postgresql", database="postgresql")
+            targets["postgresql"] = (
+                postgres_project,
+                PostgresDatabases(postgres_project, postgres_url),
+            )
+            extra_configs.append("postgresql")
+        for config, pattern, n in plan(workers, extra_configs):
             print(f"running {config} / {pattern} / {n} workers ...", flush=True)
-            runs.append(measure(project, workdir, template_db, config, pattern, n, args.tasks))
+            project, databases = targets[config]
+            runs.append(measure(project, databases, workdir, config, pattern, n, args.tasks))
     finally:
+        for _, databases in set(targets.values()):
+            databases.close()
         shutil.rmtree(workdir, ignore_errors=True)
 
     result = {
