@@ -1,0 +1,101 @@
+"""The failed-tasks admin in a real browser: headless Chromium driven by Selenium.
+
+Needs Debian's chromium and chromium-driver (or CHROME_BINARY and CHROMEDRIVER); the
+test is skipped without them, unless REQUIRE_BROWSER=1 makes that a failure. It saves
+a screenshot in SCREENSHOT_DIR (default: the test's temporary directory).
+"""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from django_q.models import Failure
+from django_q.tasks import async_task
+
+from .conftest import wait_for
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM_FLAGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--window-size=1400,800",
+)
+
+
+def find_chromium():
+    """(browser binary, chromedriver) paths, or Nones."""
+    names = ("chromium", "chromium-browser", "google-chrome")
+    binary = os.environ.get("CHROME_BINARY") or next(filter(None, map(shutil.which, names)), None)
+    driver = os.environ.get("CHROMEDRIVER") or shutil.which("chromedriver")
+    if driver and not Path(driver).is_file():
+        driver = None
+    return binary, driver
+
+
+def missing(reason):
+    if os.environ.get("REQUIRE_BROWSER") == "1":
+        pytest.fail(f"{reason}; REQUIRE_BROWSER=1 requires it")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def browser(tmp_path):
+    binary, driver_path = find_chromium()
+    if not (binary and driver_path):
+        missing("no Chromium and chromedriver (apt-get install chromium chromium-driver)")
+    try:
+        from selenium import webdriver
+    except ImportError:
+        missing("selenium is not installed (pip install -r requirements-dev.txt)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'chromium-profile'}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(driver_path))
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def test_failed_task_shows_duration_attempts_error_and_resubmit(
+    live_server, admin_user, browser, start_cluster, tmp_path
+):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    cluster = start_cluster(DJANGO_Q_MAX_ATTEMPTS="1")
+    task_id = async_task("{{ cookiecutter.app_name }}.tasks.fail_on_purpose", "disk full")
+    assert wait_for(lambda: Failure.objects.filter(id=task_id).exists(), 30), cluster.log()
+
+    browser.get(f"{live_server.url}/admin/login/?next=/admin/django_q/failure/")
+    browser.find_element(By.NAME, "username").send_keys(admin_user.username)
+    browser.find_element(By.NAME, "password").send_keys("password")
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    WebDriverWait(browser, 15).until(
+        expected_conditions.presence_of_element_located((By.ID, "result_list"))
+    )
+
+    headers = [th.text.lower() for th in browser.find_elements(By.CSS_SELECTOR, "#result_list th")]
+    for heading in ("duration (s)", "attempt count", "error"):
+        assert heading in headers
+    row = browser.find_element(By.CSS_SELECTOR, "#result_list tbody tr")
+    assert float(row.find_element(By.CSS_SELECTOR, ".field-time_taken").text) >= 0
+    assert row.find_element(By.CSS_SELECTOR, ".field-attempt_count").text == "1"
+    assert "disk full" in row.find_element(By.CSS_SELECTOR, ".field-short_result").text
+    actions = browser.find_elements(By.CSS_SELECTOR, "select[name=action] option")
+    assert "resubmit_task" in [option.get_attribute("value") for option in actions]
+
+    screenshot_dir = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path)
+    screenshot_dir.mkdir(parents=True, exist_ok=True)
+    assert browser.save_screenshot(str(screenshot_dir / "admin-failed-tasks.png"))
