@@ -7,6 +7,7 @@ failed. A step that fails says in one line what was wrong and exits 1.
 import json
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import venv
@@ -26,6 +27,9 @@ UNUSED_FILES = {
     ("broker", "redis"): ("{app}/migrations/0001_create_cache_table.py",),
 }
 PROBE_DATABASE = "from django.db import connection; connection.ensure_connection()"
+# Bounds for the demonstration that a task runs: none of it can hang the generation.
+QPING_TIMEOUT = 30
+CLUSTER_STOP_TIMEOUT = 10
 
 
 def rendered_answers():
@@ -151,6 +155,49 @@ def migrate(project_dir, python):
         fail(f"`manage.py migrate` failed (exit {completed.returncode}, output above).")
 
 
+def stop_process_group(process):
+    """SIGTERM to a qcluster lets it stop its workers; SIGKILL the group if it lingers."""
+    try:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=CLUSTER_STOP_TIMEOUT)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        pass
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait(timeout=CLUSTER_STOP_TIMEOUT)
+
+
+def show_a_task_runs(project_dir, python):
+    """Start a cluster, run `qping` against it, stop it. Reports; never fails the bake."""
+    step("Starting a task cluster and running `manage.py qping` to show that a task runs")
+    cluster = subprocess.Popen(
+        [str(python), "manage.py", "qcluster"],
+        cwd=project_dir,
+        env=manage_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        completed = subprocess.run(
+            [str(python), "manage.py", "qping", "--timeout", str(QPING_TIMEOUT)],
+            cwd=project_dir,
+            env=manage_env(),
+            capture_output=True,
+            text=True,
+            timeout=QPING_TIMEOUT + 30,
+        )
+    finally:
+        stop_process_group(cluster)
+    if completed.returncode == 0:
+        print(f"    {completed.stdout.strip()}", flush=True)
+    else:
+        lines = completed.stderr.strip().splitlines() or ["no output"]
+        print(f"    the task did not run: {lines[-1]}", flush=True)
+
+
 def next_steps(project_dir, has_venv, migrated):
     lines = ["", "Done. Next steps:", f"  cd {project_dir.name}"]
     if has_venv:
@@ -197,6 +244,9 @@ def main():
         else:
             migrate(project_dir, python)
             migrated = True
+
+    if make_venv and migrated:
+        show_a_task_runs(project_dir, python)
 
     print(next_steps(project_dir, has_venv=make_venv, migrated=migrated))
 

@@ -8,8 +8,9 @@ import re
 import sys
 
 import pytest
+import yaml
 
-from .conftest import TEMPLATE_DIR, bake_ok, manage, run
+from .conftest import REQUIRE_SERVICES, TEMPLATE_DIR, bake_ok, manage, run
 
 COMBINATIONS = {
     "sqlite-orm": ("sqlite", "orm"),
@@ -56,6 +57,20 @@ def test_combination_renders_what_it_needs_and_nothing_else(cookies, database, b
         completed = run([sys.executable, "-m", "ruff", *args], cwd=project)
         assert completed.returncode == 0, completed.stdout + completed.stderr
 
+    workflow = yaml.safe_load((project / ".github" / "workflows" / "ci.yml").read_text())
+    job = workflow["jobs"]["test"]
+    services = {name for name, needed in (("postgres", not sqlite), ("redis", not orm)) if needed}
+    assert set(job.get("services", {})) == services
+    commands = "\n".join(step.get("run", "") for step in job["steps"])
+    for command in ("pip install -r requirements-dev.txt", "migrate", "check", "pytest"):
+        assert command in commands
+    assert "${{ runner.temp }}" in job["steps"][-1]["with"]["path"]
+    hooks = yaml.safe_load((project / ".pre-commit-config.yaml").read_text())
+    assert {hook["id"] for repo in hooks["repos"] for hook in repo["hooks"]} == {
+        "ruff",
+        "ruff-format",
+    }
+
 
 @pytest.fixture(params=COMBINATIONS.values(), ids=COMBINATIONS.keys())
 def combination(request, monkeypatch):
@@ -72,9 +87,10 @@ def combination(request, monkeypatch):
 
 
 @pytest.mark.slow
-def test_combination_migrates_and_its_suite_passes(cookies, combination):
+def test_combination_migrates_and_its_suite_passes(cookies, combination, tmp_path):
     database, broker, env = combination
     project = bake_ok(cookies, database=database, broker=broker)
+    env = {**env, "SCREENSHOT_DIR": str(tmp_path / "screenshots")}
 
     check = manage(project, "check", "--fail-level", "WARNING", env=env)
     assert check.returncode == 0, check.stdout + check.stderr
@@ -88,4 +104,7 @@ def test_combination_migrates_and_its_suite_passes(cookies, combination):
     )
     assert completed.returncode == 0, completed.stdout[-5000:] + completed.stderr[-5000:]
     assert re.search(r"\d+ passed", completed.stdout)
-    assert "skipped" not in completed.stdout
+    if REQUIRE_SERVICES:  # CI: every test ran, the browser test included
+        assert "skipped" not in completed.stdout
+        screenshot = tmp_path / "screenshots" / "admin-failed-tasks.png"
+        assert screenshot.read_bytes().startswith(b"\x89PNG")

@@ -36,3 +36,10 @@ def test_ci_runs_the_readme_test_command():
     command = README.split("<!-- test-command -->", 1)[1].split("```bash\n", 1)[1].split("\n")[0]
     ci_lines = (TEMPLATE_DIR / ".ci" / "run").read_text().splitlines()
     assert ci_lines[-1] == command
+
+
+def test_quick_start_second_command_is_the_test_command():
+    quick_start = README.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```bash\n(.*?)\n```", quick_start, re.DOTALL)
+    test_command = README.split("<!-- test-command -->", 1)[1].split("```bash\n", 1)[1]
+    assert blocks[1] == test_command.split("\n")[0]

@@ -33,13 +33,18 @@ def changelist(client, model_name):
 
 @pytest.mark.django_db
 def test_failed_tasks_show_duration_attempts_and_error(admin_client):
-    task = make_task(success=False, result="DeliberateFailure: disk full", attempt_count=3)
+    task = make_task(
+        success=False,
+        result="disk full : Traceback (most recent call last):\n  File ...\n"
+        "{{ cookiecutter.app_name }}.tasks.DeliberateFailure: disk full\n",
+        attempt_count=3,
+    )
     page = changelist(admin_client, "failure")
     for heading in ("Duration (s)", "Attempt count", "Error"):
         assert heading in page
     assert task.name in page
     assert "1.500" in page
-    assert "DeliberateFailure: disk full" in page
+    assert ">{{ cookiecutter.app_name }}.tasks.DeliberateFailure: disk full<" in page
     assert 'class="field-attempt_count">3<' in page
     assert "resubmit_task" in page
 

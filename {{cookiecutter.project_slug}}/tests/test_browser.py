@@ -26,7 +26,7 @@ CHROMIUM_FLAGS = (
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
-    "--window-size=1400,800",
+    "--window-size=1600,700",
 )
 
 
@@ -92,10 +92,12 @@ def test_failed_task_shows_duration_attempts_error_and_resubmit(
     row = browser.find_element(By.CSS_SELECTOR, "#result_list tbody tr")
     assert float(row.find_element(By.CSS_SELECTOR, ".field-time_taken").text) >= 0
     assert row.find_element(By.CSS_SELECTOR, ".field-attempt_count").text == "1"
-    assert "disk full" in row.find_element(By.CSS_SELECTOR, ".field-short_result").text
+    error = row.find_element(By.CSS_SELECTOR, ".field-short_result").text
+    assert error == "{{ cookiecutter.app_name }}.tasks.DeliberateFailure: disk full"
     actions = browser.find_elements(By.CSS_SELECTOR, "select[name=action] option")
     assert "resubmit_task" in [option.get_attribute("value") for option in actions]
 
+    browser.find_element(By.ID, "toggle-nav-sidebar").click()  # room for every column
     screenshot_dir = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path)
     screenshot_dir.mkdir(parents=True, exist_ok=True)
     assert browser.save_screenshot(str(screenshot_dir / "admin-failed-tasks.png"))

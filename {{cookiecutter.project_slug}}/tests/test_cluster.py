@@ -1,5 +1,7 @@
 """The real thing: a `manage.py qcluster` process running tasks from the test database."""
 
+import re
+
 import pytest
 from django_q.status import Stat
 
@@ -33,6 +35,10 @@ def test_real_cluster_runs_echo_test(live_env, start_cluster):
     health = run_manage("qhealth", env=live_env)
     assert health.returncode == 0, health.stderr
     assert health.stdout.startswith("ok: 1 cluster(s) alive")
+
+    info = run_manage("qinfo", env=live_env)
+    assert info.returncode == 0, info.stderr
+    assert re.search(r"Clusters\W*1\D", info.stdout), info.stdout
 
     assert wait_for(lambda: "Echo task executed: from the test" in cluster.log(), timeout=5)
     assert queued_tasks() == 0

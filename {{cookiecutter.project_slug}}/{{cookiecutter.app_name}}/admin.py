@@ -42,7 +42,16 @@ class FailureAdmin(DurationMixin, q_admin.FailAdmin):
 
     @admin.display(description="Error")
     def short_result(self, obj):
-        return truncatechars(obj.result, 200)
+        return truncatechars(error_summary(obj.result), 150)
+
+
+def error_summary(result):
+    """The exception line of a failed task's result ("message : Traceback ...")."""
+    text = str(result)
+    if "Traceback" not in text:
+        return text
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1].strip()
 
 
 @admin.register(Success)
