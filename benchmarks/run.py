@@ -28,7 +28,6 @@ import json
 import os
 import platform
 import shutil
-import signal
 import socket
 import sqlite3
 import statistics
@@ -43,11 +42,13 @@ from pathlib import Path
 from urllib.parse import urlparse, urlsplit, urlunsplit
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(TEMPLATE_DIR))
+from hooks.post_gen_project import stop_process_group  # noqa: E402  (SIGTERM, then SIGKILL the group)
+
 SLUG = "my_project"
 PRODUCERS = 4
 RUNS_TABLE = "test_task_runs"  # the generated tests/tasks.py writes a row per call
 START_TIMEOUT = 30
-STOP_TIMEOUT = 10
 
 # Overlays on the generated settings, written into the baked project. Each cluster
 # and producer of one run gets a fresh database file and cluster name.
@@ -234,24 +235,10 @@ def start_cluster(project, env, workers, log_path):
     deadline = time.monotonic() + START_TIMEOUT
     while b"] running." not in log_path.read_bytes():
         if process.poll() is not None or time.monotonic() > deadline:
-            stop_cluster(process)
+            stop_process_group(process)
             raise RuntimeError(f"qcluster did not start; see {log_path}")
         time.sleep(0.1)
     return process
-
-
-def stop_cluster(process):
-    """SIGTERM to the leader, then SIGKILL to the whole group: nothing is left running."""
-    try:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=STOP_TIMEOUT)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        pass
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    process.wait(timeout=STOP_TIMEOUT)
 
 
 def run_producers(project, env, tasks, pattern):
@@ -319,7 +306,7 @@ def measure(project, databases, workdir, config, pattern, workers, tasks):
             )
             done = databases.completed_keys(database_env)
         finally:
-            stop_cluster(cluster)
+            stop_process_group(cluster)
     finally:
         databases.drop(database_env)
     latencies = [ms for report in reports for ms in report["latencies_ms"]]

@@ -1,6 +1,5 @@
 import os
 import random
-import signal
 import subprocess
 import sys
 import uuid
@@ -8,6 +7,8 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+
+from hooks.post_gen_project import stop_process_group
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent
 COMMAND_TIMEOUT = 300
@@ -47,24 +48,6 @@ def bake_ok(cookies, **answers):
 def default_project(cookies_session):
     """The project generated with the default answers, baked once per session."""
     return bake_ok(cookies_session)
-
-
-def stop_process_group(process, timeout=10):
-    """Stop a process started with start_new_session=True and everything under it.
-
-    SIGTERM to the leader lets a qcluster stop its workers in order; SIGKILL to the
-    whole group after `timeout` seconds (django-q2 waits for running tasks).
-    """
-    try:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=timeout)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        pass
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    process.wait(timeout=timeout)
 
 
 @pytest.fixture
