@@ -1,4 +1,5 @@
-"""Finish the generated project: .env, virtualenv, migrations, next steps.
+"""Finish the generated project: drop the files the chosen database and broker do not
+use, write .env, make the virtualenv, migrate, show a task running, print next steps.
 
 Each step prints one status line first, so a user sees where it is and where it
 failed. A step that fails says in one line what was wrong and exits 1.
