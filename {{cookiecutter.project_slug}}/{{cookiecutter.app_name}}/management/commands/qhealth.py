@@ -19,7 +19,7 @@ class Command(BaseCommand):
         alive = [stat for stat in stats if str(stat.status) in ALIVE]
         if not alive:
             raise CommandError(
-                f"no cluster alive: none of {Conf.PREFIX!r} reported its stats in the last "
+                f"no cluster alive: no {Conf.PREFIX!r} cluster reported its stats in the last "
                 "few seconds (is `python manage.py qcluster` running?)"
             )
         described = ", ".join(
