@@ -127,15 +127,21 @@ def manage_env():
     return {k: v for k, v in os.environ.items() if k not in FOREIGN_VARIABLES}
 
 
-def database_problem(project_dir, python):
-    """None when the project's database answers, else the error's last line."""
-    completed = subprocess.run(
-        [str(python), "manage.py", "shell", "--no-imports", "-c", PROBE_DATABASE],
+def run_manage(project_dir, python, *args, timeout=None):
+    """Run `python manage.py ARGS` in the project; return it with its output captured."""
+    return subprocess.run(
+        [str(python), "manage.py", *args],
         cwd=project_dir,
         env=manage_env(),
         capture_output=True,
         text=True,
+        timeout=timeout,
     )
+
+
+def database_problem(project_dir, python):
+    """None when the project's database answers, else the error's last line."""
+    completed = run_manage(project_dir, python, "shell", "--no-imports", "-c", PROBE_DATABASE)
     if completed.returncode == 0:
         return None
     lines = (completed.stderr or completed.stdout).strip().splitlines()
@@ -144,13 +150,7 @@ def database_problem(project_dir, python):
 
 def migrate(project_dir, python):
     step(f"Migrating the database with {python}")
-    completed = subprocess.run(
-        [str(python), "manage.py", "migrate", "--noinput"],
-        cwd=project_dir,
-        env=manage_env(),
-        capture_output=True,
-        text=True,
-    )
+    completed = run_manage(project_dir, python, "migrate", "--noinput")
     if completed.returncode != 0:
         print(completed.stdout + completed.stderr, file=sys.stderr)
         fail(f"`manage.py migrate` failed (exit {completed.returncode}, output above).")
@@ -182,12 +182,12 @@ def show_a_task_runs(project_dir, python):
         start_new_session=True,
     )
     try:
-        completed = subprocess.run(
-            [str(python), "manage.py", "qping", "--timeout", str(QPING_TIMEOUT)],
-            cwd=project_dir,
-            env=manage_env(),
-            capture_output=True,
-            text=True,
+        completed = run_manage(
+            project_dir,
+            python,
+            "qping",
+            "--timeout",
+            str(QPING_TIMEOUT),
             timeout=QPING_TIMEOUT + 30,
         )
     finally:
