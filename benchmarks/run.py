@@ -152,7 +152,6 @@ class SqliteDatabases:
     """One migrated SQLite file; each run works on a copy of it."""
 
     def __init__(self, project, workdir):
-        self.project = project
         self.workdir = workdir
         self.template = workdir / "migrated.sqlite3"
         migrate(project, {"DJANGO_SQLITE_PATH": str(self.template)})
@@ -236,7 +235,9 @@ def start_cluster(project, env, workers, log_path):
     while b"] running." not in log_path.read_bytes():
         if process.poll() is not None or time.monotonic() > deadline:
             stop_process_group(process)
-            raise RuntimeError(f"qcluster did not start; see {log_path}")
+            # The work directory, log included, is removed on the way out: show its end.
+            log_tail = log_path.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"qcluster did not start within {START_TIMEOUT} s:\n{log_tail}")
         time.sleep(0.1)
     return process
 
