@@ -36,6 +36,17 @@ def manage(project, *args, python=sys.executable, env=None, timeout=COMMAND_TIME
     return run([python, "manage.py", *args], cwd=project, env=env, timeout=timeout)
 
 
+def run_pytest(project, *args, env=None):
+    """Run pytest inside a generated project; fail with the end of its output if it fails."""
+    completed = run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+        cwd=project,
+        env=env,
+    )
+    assert completed.returncode == 0, completed.stdout[-5000:] + completed.stderr[-5000:]
+    return completed
+
+
 def bake_ok(cookies, **answers):
     """Bake with create_virtualenv=no (the test interpreter has the requirements)."""
     result = cookies.bake(extra_context={"create_virtualenv": "no", **answers})

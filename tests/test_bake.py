@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from .conftest import bake_ok, manage, run
+from .conftest import bake_ok, manage, run, run_pytest
 
 CUSTOM_ANSWERS = {
     "project_name": "Invoice Hub",
@@ -127,26 +127,15 @@ def test_project_name_with_apostrophe_bakes(cookies):
 
 @pytest.mark.slow
 def test_custom_bake_suite_passes(cookies):
-    project = bake_ok(cookies, **CUSTOM_ANSWERS)
-    completed = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=project)
-    assert completed.returncode == 0, completed.stdout[-5000:] + completed.stderr[-5000:]
+    run_pytest(bake_ok(cookies, **CUSTOM_ANSWERS))
 
 
 @pytest.mark.slow
 def test_django_q2_own_tests_pass_with_generated_settings(default_project):
-    completed = run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "--pyargs",
-            "django_q.tests.test_admin",
-            "django_q.tests.test_brokers::test_orm",
-        ],
-        cwd=default_project,
+    completed = run_pytest(
+        default_project,
+        "--pyargs",
+        "django_q.tests.test_admin",
+        "django_q.tests.test_brokers::test_orm",
     )
-    assert completed.returncode == 0, completed.stdout[-5000:] + completed.stderr[-5000:]
     assert "2 passed" in completed.stdout

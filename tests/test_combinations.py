@@ -10,7 +10,7 @@ import sys
 import pytest
 import yaml
 
-from .conftest import REQUIRE_SERVICES, TEMPLATE_DIR, bake_ok, manage, run
+from .conftest import REQUIRE_SERVICES, TEMPLATE_DIR, bake_ok, manage, run, run_pytest
 
 COMBINATIONS = {
     "sqlite-orm": ("sqlite", "orm"),
@@ -99,10 +99,7 @@ def test_combination_migrates_and_its_suite_passes(cookies, combination, tmp_pat
     plan = manage(project, "migrate", "--plan", env=env)
     assert "No planned migration operations." in plan.stdout, plan.stdout + plan.stderr
 
-    completed = run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=project, env=env
-    )
-    assert completed.returncode == 0, completed.stdout[-5000:] + completed.stderr[-5000:]
+    completed = run_pytest(project, env=env)
     assert re.search(r"\d+ passed", completed.stdout)
     if REQUIRE_SERVICES:  # CI: every test ran, the browser test included
         assert "skipped" not in completed.stdout
