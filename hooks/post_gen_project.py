@@ -2,13 +2,14 @@
 use, write .env, make the virtualenv, migrate, show a task running, print next steps.
 
 Each step prints one status line first, so a user sees where it is and where it
-failed. A step that fails says in one line what was wrong and exits 1.
+failed. A step that fails says in one line what was wrong and exits 1. Commands run
+through the project's own process helpers (tests/processes.py).
 """
 
+import importlib.util
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import venv
@@ -22,15 +23,25 @@ VENV_DIR = ".venv"
 REQUIREMENTS = "requirements-dev.txt"
 # Variables of the user's shell that would point manage.py at another project.
 FOREIGN_VARIABLES = ("DJANGO_SETTINGS_MODULE",)
-# Files that only one choice needs: {app} is the app name.
+# The files each answer does not use, removed after generation ({app}: the app name).
 UNUSED_FILES = {
-    ("database", "postgresql"): ("{app}/sqlite.py", "tests/test_sqlite.py"),
-    ("broker", "redis"): ("{app}/migrations/0001_create_cache_table.py",),
+    "database": {
+        "sqlite": ("docs/postgresql.md",),
+        "postgresql": ("{app}/sqlite.py", "tests/test_sqlite.py", "docs/sqlite.md"),
+    },
+    "broker": {
+        "orm": ("tests/test_redis_broker.py", "docs/broker-redis.md"),
+        "redis": (
+            "{app}/migrations/0001_create_cache_table.py",
+            "tests/test_orm_broker.py",
+            "docs/broker-orm.md",
+        ),
+    },
 }
+PROCESSES_MODULE = "tests/processes.py"
 PROBE_DATABASE = "from django.db import connection; connection.ensure_connection()"
 # Bounds for the demonstration that a task runs: none of it can hang the generation.
 QPING_TIMEOUT = 30
-CLUSTER_STOP_TIMEOUT = 10
 
 
 def rendered_answers():
@@ -78,11 +89,29 @@ def write_env_file(project_dir, answers):
     path.chmod(0o600)
 
 
+def unused_files(answers):
+    """The project-relative paths that the answers make useless."""
+    return [
+        path.format(app=answers["app_name"])
+        for key, by_value in UNUSED_FILES.items()
+        for path in by_value.get(answers[key], ())
+    ]
+
+
 def remove_unused_files(project_dir, answers):
-    for (key, value), paths in UNUSED_FILES.items():
-        if answers[key] == value:
-            for path in paths:
-                (project_dir / path.format(app=answers["app_name"])).unlink()
+    for path in unused_files(answers):
+        (project_dir / path).unlink()
+
+
+def project_processes(project_dir):
+    """The generated project's process helpers, tests/processes.py (standard library only)."""
+    spec = importlib.util.spec_from_file_location(
+        "project_processes", project_dir / PROCESSES_MODULE
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while it loads
+    spec.loader.exec_module(module)
+    return module
 
 
 def create_virtualenv(project_dir):
@@ -123,75 +152,33 @@ def can_run_project(python, answers):
     return completed.returncode == 0
 
 
-def manage_env():
-    return {k: v for k, v in os.environ.items() if k not in FOREIGN_VARIABLES}
-
-
-def run_manage(project_dir, python, *args, timeout=None):
-    """Run `python manage.py ARGS` in the project; return it with its output captured."""
-    return subprocess.run(
-        [str(python), "manage.py", *args],
-        cwd=project_dir,
-        env=manage_env(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def database_problem(project_dir, python):
+def database_problem(processes, python):
     """None when the project's database answers, else the error's last line."""
-    completed = run_manage(project_dir, python, "shell", "--no-imports", "-c", PROBE_DATABASE)
+    completed = processes.run_manage("shell", "--no-imports", "-c", PROBE_DATABASE, python=python)
     if completed.returncode == 0:
         return None
     lines = (completed.stderr or completed.stdout).strip().splitlines()
     return lines[-1] if lines else f"exit {completed.returncode}"
 
 
-def migrate(project_dir, python):
+def migrate(processes, python):
     step(f"Migrating the database with {python}")
-    completed = run_manage(project_dir, python, "migrate", "--noinput")
+    completed = processes.run_manage("migrate", "--noinput", python=python, timeout=None)
     if completed.returncode != 0:
         print(completed.stdout + completed.stderr, file=sys.stderr)
         fail(f"`manage.py migrate` failed (exit {completed.returncode}, output above).")
 
 
-def stop_process_group(process):
-    """SIGTERM to a qcluster lets it stop its workers; SIGKILL the group if it lingers."""
-    try:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=CLUSTER_STOP_TIMEOUT)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        pass
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    process.wait(timeout=CLUSTER_STOP_TIMEOUT)
-
-
-def show_a_task_runs(project_dir, python):
+def show_a_task_runs(processes, python):
     """Start a cluster, run `qping` against it, stop it. Reports; never fails the bake."""
     step("Starting a task cluster and running `manage.py qping` to show that a task runs")
-    cluster = subprocess.Popen(
-        [str(python), "manage.py", "qcluster"],
-        cwd=project_dir,
-        env=manage_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    cluster = processes.start_cluster(python=python)
     try:
-        completed = run_manage(
-            project_dir,
-            python,
-            "qping",
-            "--timeout",
-            str(QPING_TIMEOUT),
-            timeout=QPING_TIMEOUT + 30,
+        completed = processes.run_manage(
+            "qping", "--timeout", QPING_TIMEOUT, python=python, timeout=QPING_TIMEOUT + 30
         )
     finally:
-        stop_process_group(cluster)
+        processes.stop_process_group(cluster)
     if completed.returncode == 0:
         print(f"    {completed.stdout.strip()}", flush=True)
     else:
@@ -220,7 +207,10 @@ def next_steps(project_dir, has_venv, migrated):
 def main():
     answers = rendered_answers()
     project_dir = Path.cwd()
+    for name in FOREIGN_VARIABLES:
+        os.environ.pop(name, None)
     remove_unused_files(project_dir, answers)
+    processes = project_processes(project_dir)
     write_env_file(project_dir, answers)
 
     make_venv = as_bool(answers["create_virtualenv"])
@@ -234,7 +224,7 @@ def main():
                 f"{', '.join(required_modules(answers))} (install the requirements, then migrate)."
             )
         elif answers["database"] == "postgresql" and (
-            problem := database_problem(project_dir, python)
+            problem := database_problem(processes, python)
         ):
             step(
                 f"Skipping migrations: the PostgreSQL database in DATABASE_URL is not "
@@ -243,11 +233,11 @@ def main():
                 "`python manage.py migrate`."
             )
         else:
-            migrate(project_dir, python)
+            migrate(processes, python)
             migrated = True
 
     if make_venv and migrated:
-        show_a_task_runs(project_dir, python)
+        show_a_task_runs(processes, python)
 
     print(next_steps(project_dir, has_venv=make_venv, migrated=migrated))
 

@@ -13,14 +13,14 @@ import sys
 # project name, say) can break this file, and unrendered it still imports for tests.
 RENDERED_ANSWERS = r"""{{ cookiecutter | tojson }}"""
 
-Q_SETTINGS = (
+WHOLE_NUMBERS = (
     "q_workers",
     "q_timeout",
     "q_retry",
     "q_queue_limit",
-    "q_save_limit",
     "q_recycle",
     "q_max_attempts",
+    "task_success_limit",
 )
 
 # Names a generated package would shadow, or be shadowed by.
@@ -81,8 +81,8 @@ def positive_int(value):
     return int(text) if text.isdigit() and int(text) > 0 else None
 
 
-def validate_q_settings(answers):
-    bad = [f"{key}={answers[key]!r}" for key in Q_SETTINGS if positive_int(answers[key]) is None]
+def validate_whole_numbers(answers):
+    bad = [f"{key}={answers[key]!r}" for key in WHOLE_NUMBERS if positive_int(answers[key]) is None]
     if bad:
         return f"these must be positive whole numbers: {', '.join(bad)}."
     return None
@@ -102,7 +102,7 @@ VALIDATORS = (
     validate_project_name,
     validate_project_slug,
     validate_app_name,
-    validate_q_settings,
+    validate_whole_numbers,
     validate_retry_exceeds_timeout,
 )
 

@@ -1,7 +1,7 @@
 """Tasks for the load and fault tests: each call records itself in RUNS_TABLE.
 
-The table is created by the `task_runs` fixture; a row per call makes a duplicate
-or a lost task visible, whatever django-q2 reports.
+The table is created by the `task_runs` fixture, which reads it with TaskRuns; a row
+per call makes a duplicate or a lost task visible, whatever django-q2 reports.
 """
 
 import time
@@ -31,3 +31,23 @@ def sleep_and_record(key, seconds):
 def fail_and_record(key):
     record(key, "run")
     raise RuntimeError(f"always fails: {key}")
+
+
+class TaskRuns:
+    """The rows that tests.tasks functions write, one per call."""
+
+    table = RUNS_TABLE
+
+    def events(self, key=None):
+        """[(task_key, event), ...] in the order they were written."""
+        sql = f"SELECT task_key, event FROM {self.table}"
+        params = []
+        if key is not None:
+            sql += " WHERE task_key = %s"
+            params.append(key)
+        with connection.cursor() as cursor:
+            cursor.execute(sql + " ORDER BY id", params)
+            return cursor.fetchall()
+
+    def count(self, key=None, event=None):
+        return sum(1 for _, ev in self.events(key) if event is None or ev == event)

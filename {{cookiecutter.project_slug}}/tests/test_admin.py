@@ -1,13 +1,10 @@
 from datetime import timedelta
 
 import pytest
-from django.urls import {% if cookiecutter.broker == "redis" %}NoReverseMatch, {% endif %}reverse
+from django.urls import reverse
 from django.utils import timezone
 from django_q.humanhash import uuid
-from django_q.models import {% if cookiecutter.broker == "orm" %}OrmQ, {% endif %}Task
-{%- if cookiecutter.broker == "orm" %}
-from django_q.signing import SignedPackage
-{%- endif %}
+from django_q.models import Task
 
 
 def make_task(success, result, attempt_count=1):
@@ -57,26 +54,3 @@ def test_successful_tasks_show_duration_and_attempts(admin_client):
         assert heading in page
     assert task.name in page
     assert "1.500" in page
-
-{%- if cookiecutter.broker == "orm" %}
-
-
-@pytest.mark.django_db
-def test_queued_tasks_are_visible(admin_client):
-    OrmQ.objects.create(
-        key="{{ cookiecutter.project_slug }}",
-        payload=SignedPackage.dumps(
-            {"id": "abc", "name": "queued-task", "func": "{{ cookiecutter.app_name }}.tasks.echo_test"}
-        ),
-        lock=timezone.now(),
-    )
-    page = changelist(admin_client, "ormq")
-    assert "queued-task" in page
-    assert "{{ cookiecutter.app_name }}.tasks.echo_test" in page
-{%- else %}
-
-
-def test_there_is_no_queued_tasks_admin_with_redis():
-    with pytest.raises(NoReverseMatch):
-        reverse("admin:django_q_ormq_changelist")
-{%- endif %}

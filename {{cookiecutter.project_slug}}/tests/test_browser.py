@@ -13,7 +13,7 @@ import pytest
 from django_q.models import Failure
 from django_q.tasks import async_task
 
-from .conftest import wait_for
+from .processes import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -3,7 +3,7 @@ import secrets
 import pytest
 from django.conf import settings
 
-from .conftest import run_manage
+from .processes import run_manage
 
 PRODUCTION_ENV = {
     "DJANGO_DEBUG": "False",
@@ -14,40 +14,16 @@ PRODUCTION_ENV = {
 
 def test_q_cluster_carries_the_answers():
     q_cluster = settings.Q_CLUSTER
-{%- if cookiecutter.broker == "orm" %}
-    assert q_cluster["orm"] == "default"
-{%- else %}
-    assert q_cluster["redis"].startswith("redis://")
-    assert "orm" not in q_cluster
-{%- endif %}
     assert q_cluster["workers"] == {{ cookiecutter.q_workers }}
     assert q_cluster["timeout"] == {{ cookiecutter.q_timeout }}
     assert q_cluster["retry"] == {{ cookiecutter.q_retry }}
     assert q_cluster["queue_limit"] == {{ cookiecutter.q_queue_limit }}
-    assert settings.TASK_SUCCESS_LIMIT == {{ cookiecutter.q_save_limit }}
+    assert settings.TASK_SUCCESS_LIMIT == {{ cookiecutter.task_success_limit }}
     assert q_cluster["recycle"] == {{ cookiecutter.q_recycle }}
-{%- if cookiecutter.broker == "orm" %}
-    assert q_cluster["max_attempts"] == {{ cookiecutter.q_max_attempts }}
-{%- endif %}
 
 
-def test_django_q2_does_not_prune_results_inside_the_write_lock():
+def test_successes_are_pruned_by_the_project_not_by_django_q2():
     assert settings.Q_CLUSTER["save_limit"] == 0
-
-
-{%- if cookiecutter.broker == "orm" %}
-
-
-def test_failed_tasks_are_retried_not_acknowledged():
-    assert settings.Q_CLUSTER["ack_failures"] is False
-
-
-def test_cluster_stats_go_to_a_cache_shared_between_processes():
-    cache_alias = settings.Q_CLUSTER["cache"]
-    assert settings.CACHES[cache_alias]["BACKEND"] == (
-        "django.core.cache.backends.db.DatabaseCache"
-    )
-{%- endif %}
 
 
 @pytest.mark.parametrize(("debug", "level"), [("True", "DEBUG"), ("False", "INFO")])

@@ -1,18 +1,34 @@
+"""SQLite for a web server and a task cluster: the connection settings and their checks.
+
+docs/sqlite.md says why each one is there.
+"""
+
 import sqlite3
 
 import pytest
+from django.core.checks import run_checks
 from django.db import connection, transaction
+from django.db.backends.signals import connection_created
+from django.db.backends.sqlite3.base import DatabaseWrapper
 
-from .conftest import run_manage
+from {{ cookiecutter.app_name }}.sqlite import configure_sqlite, immediate_mode_warnings, wal_warnings
+
+from .processes import run_manage
 
 BUSY_TIMEOUT_MS = 20_000
 SYNCHRONOUS_NORMAL = 1
+IMMEDIATE_WARNING = "{{ cookiecutter.app_name }}.W003"
+WAL_WARNING = "{{ cookiecutter.app_name }}.W004"
 
 
 def pragma(name):
     with connection.cursor() as cursor:
         cursor.execute(f"PRAGMA {name}")
         return cursor.fetchone()[0]
+
+
+def check_ids(**kwargs):
+    return {message.id for message in run_checks(**kwargs)}
 
 
 @pytest.mark.django_db
@@ -61,3 +77,37 @@ def test_every_new_process_configures_sqlite(live_env):
     completed = run_manage("shell", "--no-imports", "-c", script, env=live_env)
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.split() == ["wal", str(BUSY_TIMEOUT_MS), str(SYNCHRONOUS_NORMAL)]
+
+
+def test_sqlite_without_immediate_mode_is_a_warning(monkeypatch):
+    monkeypatch.delitem(connection.settings_dict["OPTIONS"], "transaction_mode")
+    assert IMMEDIATE_WARNING in check_ids()
+    assert [w.id for w in immediate_mode_warnings([connection])] == [IMMEDIATE_WARNING]
+
+
+@pytest.fixture
+def sqlite_file_without_wal(tmp_path):
+    """A database connection made while the WAL receiver is disconnected."""
+    path = tmp_path / "rollback-journal.sqlite3"
+    sqlite3.connect(path).close()
+    connection_created.disconnect(dispatch_uid="configure_sqlite")
+    wrapper = DatabaseWrapper({**connection.settings_dict, "NAME": str(path)}, alias="other")
+    try:
+        wrapper.ensure_connection()
+    finally:
+        connection_created.connect(configure_sqlite, dispatch_uid="configure_sqlite")
+    yield wrapper
+    wrapper.close()
+
+
+@pytest.mark.django_db
+def test_sqlite_without_wal_is_a_warning(sqlite_file_without_wal):
+    warnings = wal_warnings([sqlite_file_without_wal])
+    assert [w.id for w in warnings] == [WAL_WARNING]
+    assert "journal_mode delete" in warnings[0].msg
+
+
+@pytest.mark.django_db
+def test_wal_check_passes_on_the_live_database():
+    assert wal_warnings([connection]) == []
+    assert WAL_WARNING not in check_ids(databases=["default"])

@@ -1,12 +1,8 @@
 """Task admin: django-q2's admin classes with the columns an operator needs.
 
-Importing django_q.admin registers django-q2's own classes, which are then
-replaced here.
-{%- if cookiecutter.broker == "orm" %} The queued tasks ("Queued tasks", ORM broker only) keep
-django-q2's admin.
-{%- else %} With the Redis broker there is no queued-tasks admin:
-`python manage.py qinfo` shows the queue size.
-{%- endif %}
+Importing django_q.admin registers django-q2's own classes; the failed and
+successful tasks are replaced here. The other pages (scheduled tasks, and queued
+tasks when the broker is the database) keep django-q2's admin.
 https://django-q2.readthedocs.io/en/master/admin.html
 """
 

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.core.checks import {% if cookiecutter.database == "sqlite" %}Tags, {% endif %}register
 {%- if cookiecutter.database == "sqlite" %}
 from django.db.backends.signals import connection_created
 {%- endif %}
@@ -10,17 +11,18 @@ class {{ cookiecutter.app_name.title().replace('_', '') }}Config(AppConfig):
     def ready(self):
         from django_q.signals import post_execute
 
-        # Registers the system checks that guard the task queue settings.
-        from . import checks  # noqa: F401
+        from . import checks{% if cookiecutter.database == "sqlite" %}, sqlite{% endif %}
         from .results import prune_successes
+
+        register(checks.check_retry_exceeds_timeout)
+        register(checks.check_sync_off_in_production)
+        register(checks.check_failure_policy)
 {%- if cookiecutter.database == "sqlite" %}
-        from .sqlite import configure_sqlite
-
+        register(sqlite.check_immediate_mode)
+        register(sqlite.check_wal, Tags.database)
         # This app comes first in INSTALLED_APPS, so the receiver is connected before
-        # any other app is ready and before the first query of any process: web
-        # server, qcluster and its workers, tests, shell.
-        connection_created.connect(configure_sqlite, dispatch_uid="configure_sqlite")
+        # the first query of any process: web server, qcluster and its workers, tests.
+        connection_created.connect(sqlite.configure_sqlite, dispatch_uid="configure_sqlite")
 {%- endif %}
-
         # Sent by the cluster after it saved each result.
         post_execute.connect(prune_successes, dispatch_uid="prune_successes")

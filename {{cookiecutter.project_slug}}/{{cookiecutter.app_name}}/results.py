@@ -1,11 +1,8 @@
 """Keep the latest TASK_SUCCESS_LIMIT successful tasks, deleting older ones.
 
-django-q2's own pruning (Q_CLUSTER "save_limit" > 0) runs inside a transaction
-that loads every kept result, unpickling each, before it deletes the oldest: with
-IMMEDIATE transactions it holds SQLite's write lock for all of that, on every task,
-and measured here the cluster drained about half as fast. So Q_CLUSTER has
-"save_limit": 0 and this receiver of django-q2's post_execute signal (sent by the
-cluster after it saved a result) prunes with a count, a query for ids and one DELETE.
+Q_CLUSTER "save_limit" is 0, so django-q2 does not prune; this receiver of its
+post_execute signal (sent by the cluster after it saved a result) does, with a
+count, a query for ids and one DELETE. docs/tasks.md says why.
 """
 
 from django.conf import settings

@@ -1,16 +1,17 @@
-"""SQLite settings applied to every new database connection."""
+"""SQLite for a web server and a task cluster on one file: connection settings and checks.
+
+apps.py connects configure_sqlite to connection_created and registers the checks.
+docs/sqlite.md says why each setting is there and what was measured.
+"""
+
+from django.core.checks import Warning
+from django.db import connections
 
 
 def configure_sqlite(sender, connection, **kwargs):
-    """Receiver for connection_created: tune SQLite for a web server plus a task cluster.
+    """Receiver for connection_created: WAL, busy_timeout and synchronous=NORMAL.
 
-    - journal_mode=WAL: readers no longer wait for the writer (and the writer does not
-      wait for readers). It is stored in the database file; an in-memory database
-      keeps its own mode.
-    - busy_timeout: how long a connection waits for another one's write lock before
-      "database is locked". Taken from the "timeout" OPTION so the two never disagree.
-    - synchronous=NORMAL: safe with WAL (a power cut may lose the last commits, never
-      corrupts the file) and saves an fsync per transaction.
+    busy_timeout comes from the "timeout" OPTION, so the two never disagree.
     https://www.sqlite.org/wal.html
     """
     if connection.vendor != "sqlite":
@@ -20,3 +21,47 @@ def configure_sqlite(sender, connection, **kwargs):
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cursor.execute("PRAGMA synchronous=NORMAL")
+
+
+def check_immediate_mode(app_configs, **kwargs):
+    return immediate_mode_warnings(connections.all())
+
+
+def check_wal(app_configs, databases=None, **kwargs):
+    return wal_warnings(connections[alias] for alias in databases or [])
+
+
+def immediate_mode_warnings(db_connections):
+    return [
+        Warning(
+            f"SQLite database '{connection.alias}' does not use transaction_mode IMMEDIATE.",
+            hint="Without it, a transaction that reads then writes fails with 'database "
+            "is locked' while the task cluster writes. Add 'transaction_mode': "
+            "'IMMEDIATE' to its OPTIONS.",
+            id="{{ cookiecutter.app_name }}.W003",
+        )
+        for connection in db_connections
+        if connection.vendor == "sqlite"
+        and connection.settings_dict["OPTIONS"].get("transaction_mode") != "IMMEDIATE"
+    ]
+
+
+def wal_warnings(db_connections):
+    warnings = []
+    for connection in db_connections:
+        if connection.vendor != "sqlite" or connection.is_in_memory_db():
+            continue
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA journal_mode")
+            (journal_mode,) = cursor.fetchone()
+        if journal_mode.lower() != "wal":
+            warnings.append(
+                Warning(
+                    f"SQLite database '{connection.alias}' is in journal_mode "
+                    f"{journal_mode}, not WAL.",
+                    hint="Readers then block the writer and the other way round. Keep the "
+                    "connection_created receiver of {{ cookiecutter.app_name }}/sqlite.py connected.",
+                    id="{{ cookiecutter.app_name }}.W004",
+                )
+            )
+    return warnings

@@ -2,7 +2,7 @@
 Django settings for {{ cookiecutter.project_name }}.
 
 Configuration that differs between machines comes from the environment, or from
-a `.env` file beside manage.py (see README.md for every variable).
+a `.env` file beside manage.py (docs/settings.md lists every variable).
 
 https://docs.djangoproject.com/en/5.2/ref/settings/
 https://django-q2.readthedocs.io/en/master/configure.html
@@ -84,40 +84,31 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Database
 # ------------------------------------------------------------------------------
 {%- if cookiecutter.database == "sqlite" %}
-# One SQLite file shared by the web server and the task cluster. The
-# {{ cookiecutter.app_name }}.sqlite module turns on WAL (readers never wait for the writer),
-# busy_timeout and synchronous=NORMAL on every new connection.
-#
-# "transaction_mode": "IMMEDIATE" makes every transaction.atomic() take the write
-# lock when it starts. With the default DEFERRED mode, a transaction that reads and
-# then writes cannot wait for the lock: SQLite fails it at once with "database is
-# locked", whatever busy_timeout says. Measured with 4 processes enqueuing inside
-# transaction.atomic() while a cluster ran: WAL + busy_timeout alone (and workers=1)
-# lost 475 of 600 enqueues; with IMMEDIATE none were lost, and 4 workers drained the
-# queue 2.2x faster. "timeout" (seconds) is how long a connection waits for the lock.
-# https://docs.djangoproject.com/en/5.2/ref/databases/#sqlite-transaction-behavior
+# One SQLite file for the web server and the task cluster, tuned for both by
+# {{ cookiecutter.app_name }}/sqlite.py: see docs/sqlite.md.
 
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": env.str("DJANGO_SQLITE_PATH", default=BASE_DIR / "db.sqlite3"),
         "OPTIONS": {
+            # Every transaction.atomic() takes the write lock when it begins.
             "transaction_mode": "IMMEDIATE",
+            # Seconds to wait for the write lock (also SQLite's busy_timeout).
             "timeout": 20,
         },
-        # Keep connections open between requests and broker polls: a new connection
-        # costs an open and the PRAGMAs above (enqueue p50 measured 8 ms without, 1 ms with).
+        # Reuse connections between requests and broker polls.
         "CONN_MAX_AGE": 600,
     }
 }
 {%- else %}
-# PostgreSQL, from DATABASE_URL (postgres://USER:PASSWORD@HOST:PORT/NAME).
-# https://django-environ.readthedocs.io/en/latest/types.html#environ-env-db-url
+# PostgreSQL, from DATABASE_URL (postgres://USER:PASSWORD@HOST:PORT/NAME): see
+# docs/postgresql.md.
 
 DATABASES = {
     "default": env.db("DATABASE_URL", default="postgres://localhost/{{ cookiecutter.project_slug }}"),
 }
-# Keep connections open between requests and broker polls, checked before reuse.
+# Reuse connections between requests and broker polls, checked before reuse.
 DATABASES["default"]["CONN_MAX_AGE"] = 600
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 {%- endif %}
@@ -126,10 +117,8 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 # Cache
 # ------------------------------------------------------------------------------
-# With the ORM broker, django-q2 keeps the cluster's stats in a Django cache. A
-# local-memory cache lives inside one process, so `qinfo`, `qmonitor` and `qhealth`
-# would never see a cluster running in another process: the stats go to a database
-# cache instead (its table is created by a migration of the {{ cookiecutter.app_name }} app).
+# django-q2 keeps the cluster's stats in the "django_q" cache: a database cache, so
+# qinfo, qmonitor and qhealth see a cluster running in another process.
 
 CACHES = {
     "default": {
@@ -145,69 +134,25 @@ CACHES = {
 
 # Background tasks (django-q2)
 # ------------------------------------------------------------------------------
-# Each value can be overridden from the environment (DJANGO_Q_WORKERS, ...), for
-# example to give one machine more workers without a code change.
-#
-{%- if cookiecutter.broker == "orm" %}
-# Failure policy: a failed task stays in the queue and is delivered again after
-# `retry` seconds, up to `max_attempts` attempts in all. This needs
-# ack_failures=False: with ack_failures=True django-q2 acknowledges a failed task
-# at once, so it runs a single time and max_attempts never applies.
-#
-# UPGRADE PATH to Redis{% if cookiecutter.database == "sqlite" %} and PostgreSQL{% endif %} (when one machine is no longer enough):
-# 1. Let the cluster finish what is queued first: the tasks waiting in the ORM
-#    queue (admin "Queued tasks", django_q_ormq table) are not moved to Redis.
-#    Stop the web processes, wait until `python manage.py qinfo` shows an empty
-#    queue, then stop the cluster.
-# 2. pip install redis hiredis, then in Q_CLUSTER *remove* "orm" and add
-#        "redis": "redis://127.0.0.1:6379/0",
-#    ("orm" wins over "redis" when both are set, so leaving it keeps the ORM broker).
-# 3. Redis has no delivery receipts: "retry" and "max_attempts" stop applying, a
-#    task that dies with its worker is not delivered again, and a failed task runs
-#    once. The cluster stats live in Redis, so the "django_q" cache and "cache"
-#    below can go.
-{%- if cookiecutter.database == "sqlite" %}
-# 4. Move the data to PostgreSQL (pip install "psycopg[binary]", ENGINE
-#    django.db.backends.postgresql, drop the SQLite "OPTIONS") and remove the
-#    {{ cookiecutter.app_name }}.sqlite signal: PostgreSQL handles concurrent writers itself.
-# 5. Raise "workers" towards the number of CPU cores.
-{%- else %}
-# 4. Raise "workers" towards the number of CPU cores.
-{%- endif %}
-# https://django-q2.readthedocs.io/en/master/brokers.html
-{%- else %}
-# Broker: Redis, from REDIS_URL. What that changes compared with the ORM broker:
-# - Redis has no delivery receipts: a task is gone from the queue once a cluster
-#   takes it. A task that dies with its worker is not delivered again, and a failed
-#   task runs once: "retry" and "max_attempts" do not apply (retry stays above
-#   timeout only so that django-q2 does not warn).
-# - There is no "Queued tasks" admin: `python manage.py qinfo` shows the queue size.
-# - The cluster stats live in Redis, so `qinfo`, `qmonitor` and `qhealth` see every
-#   cluster that uses the same Redis database and cluster name.
-# https://django-q2.readthedocs.io/en/master/brokers.html#redis
-{%- endif %}
+# docs/tasks.md describes each value and the DJANGO_Q_* variables that override it;
+# docs/broker-{{ cookiecutter.broker }}.md what the broker guarantees.
 
 Q_CLUSTER = {
     "name": "{{ cookiecutter.project_slug }}",
 {%- if cookiecutter.broker == "orm" %}
-    # The broker is the default database: no other service to run.
     "orm": "default",
 {%- else %}
-    # django-q2 accepts a redis:// URL.
     "redis": env.str("REDIS_URL", default="redis://127.0.0.1:6379/0"),
 {%- endif %}
     "workers": env.int("DJANGO_Q_WORKERS", default={{ cookiecutter.q_workers }}),
-    # Seconds a task may run before its worker is killed.
     "timeout": env.int("DJANGO_Q_TIMEOUT", default={{ cookiecutter.q_timeout }}),
-    # Seconds before an unacknowledged task is delivered again; must exceed timeout.
     "retry": env.int("DJANGO_Q_RETRY", default={{ cookiecutter.q_retry }}),
     "queue_limit": env.int("DJANGO_Q_QUEUE_LIMIT", default={{ cookiecutter.q_queue_limit }}),
-    # 0: django-q2 does not prune successes itself; TASK_SUCCESS_LIMIT (below) does,
-    # outside the write lock ({{ cookiecutter.app_name }}/results.py says why).
+    # TASK_SUCCESS_LIMIT prunes successes instead ({{ cookiecutter.app_name }}/results.py).
     "save_limit": 0,
-    # Tasks a worker runs before it is replaced (releases leaked memory).
     "recycle": env.int("DJANGO_Q_RECYCLE", default={{ cookiecutter.q_recycle }}),
 {%- if cookiecutter.broker == "orm" %}
+    # Keep a failed task in the queue, so it is retried up to max_attempts.
     "ack_failures": False,
     "max_attempts": env.int("DJANGO_Q_MAX_ATTEMPTS", default={{ cookiecutter.q_max_attempts }}),
     "cache": "django_q",
@@ -215,13 +160,13 @@ Q_CLUSTER = {
     "label": "Background tasks",
 }
 
-# Successful tasks kept; older ones are deleted after each task. Failures are kept.
-TASK_SUCCESS_LIMIT = env.int("DJANGO_Q_SAVE_LIMIT", default={{ cookiecutter.q_save_limit }})
+# Successful tasks kept in the database; failures are always kept.
+TASK_SUCCESS_LIMIT = env.int("DJANGO_TASK_SUCCESS_LIMIT", default={{ cookiecutter.task_success_limit }})
 
 
 # Logging
 # ------------------------------------------------------------------------------
-# django-q2 logs to "django-q" (a hyphen: "django_q" is the package, not the logger).
+# django-q2 logs to "django-q": a hyphen, "django_q" is the package.
 
 LOGGING = {
     "version": 1,
@@ -273,8 +218,8 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 
 # Security (production)
 # ------------------------------------------------------------------------------
-# With DEBUG off, `python manage.py check --deploy` passes. Behind a proxy that
-# terminates TLS, it must send X-Forwarded-Proto.
+# With DEBUG off, `check --deploy` passes; a proxy that terminates TLS must send
+# X-Forwarded-Proto.
 
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -1,0 +1,107 @@
+"""The ORM broker: the queue lives in the database, so tasks are retried and recovered.
+
+The cluster tests start a real qcluster on the test database (and stop it, whatever
+happens). docs/broker-orm.md describes the guarantees they check.
+"""
+
+import os
+import signal
+
+import pytest
+from django.conf import settings
+from django.urls import reverse
+from django.utils import timezone
+from django_q.models import Failure, OrmQ
+from django_q.signing import SignedPackage
+from django_q.tasks import async_task
+
+from .processes import run_manage, wait_for
+
+
+def test_the_broker_is_the_default_database():
+    assert settings.Q_CLUSTER["orm"] == "default"
+
+
+def test_max_attempts_carries_the_answer():
+    assert settings.Q_CLUSTER["max_attempts"] == {{ cookiecutter.q_max_attempts }}
+
+
+def test_failed_tasks_are_retried_not_acknowledged():
+    assert settings.Q_CLUSTER["ack_failures"] is False
+
+
+def test_cluster_stats_go_to_a_cache_shared_between_processes():
+    cache_alias = settings.Q_CLUSTER["cache"]
+    assert settings.CACHES[cache_alias]["BACKEND"] == (
+        "django.core.cache.backends.db.DatabaseCache"
+    )
+
+
+@pytest.mark.django_db
+def test_queued_tasks_are_visible(admin_client):
+    OrmQ.objects.create(
+        key="{{ cookiecutter.project_slug }}",
+        payload=SignedPackage.dumps(
+            {"id": "abc", "name": "queued-task", "func": "{{ cookiecutter.app_name }}.tasks.echo_test"}
+        ),
+        lock=timezone.now(),
+    )
+    response = admin_client.get(reverse("admin:django_q_ormq_changelist"))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "queued-task" in page
+    assert "{{ cookiecutter.app_name }}.tasks.echo_test" in page
+
+
+def test_qping_without_a_cluster_leaves_nothing_queued(live_env, queued_tasks):
+    completed = run_manage("qping", "--timeout", "1", env=live_env)
+    assert completed.returncode == 1
+    assert queued_tasks() == 0
+
+
+@pytest.mark.slow
+def test_a_task_running_when_the_cluster_is_killed_is_delivered_again(
+    live_env, start_cluster, task_runs, queued_tasks
+):
+    timing = {"DJANGO_Q_TIMEOUT": "2", "DJANGO_Q_RETRY": "4"}
+    first = start_cluster(**timing)
+    async_task("tests.tasks.sleep_and_record", "crash", 1)
+    assert wait_for(lambda: task_runs.count("crash", "start") == 1, 20), first.log()
+
+    os.killpg(first.pid, signal.SIGKILL)
+    first.popen.wait(timeout=10)
+    assert task_runs.count("crash", "finish") == 0
+
+    second = start_cluster(**timing)
+    assert wait_for(lambda: task_runs.count("crash", "finish") == 1, 20), second.log()
+    assert [event for _, event in task_runs.events("crash")] == ["start", "start", "finish"]
+    assert wait_for(lambda: queued_tasks() == 0, 5)
+
+
+@pytest.mark.slow
+def test_failing_and_timed_out_tasks_use_every_attempt_then_fail_once(
+    live_env, start_cluster, task_runs, queued_tasks
+):
+    max_attempts = 3
+    cluster = start_cluster(
+        DJANGO_Q_TIMEOUT="1", DJANGO_Q_RETRY="2", DJANGO_Q_MAX_ATTEMPTS=str(max_attempts)
+    )
+    failing = async_task("tests.tasks.fail_and_record", "fails")
+    slow = async_task("tests.tasks.sleep_and_record", "too-slow", 30)
+
+    def both_failed_for_good():
+        return (
+            Failure.objects.filter(id__in=[failing, slow], attempt_count=max_attempts).count() == 2
+            and queued_tasks() == 0
+        )
+
+    assert wait_for(both_failed_for_good, 30), cluster.log()[-3000:]
+
+    assert task_runs.count("fails", "run") == max_attempts
+    failure = Failure.objects.get(id=failing)
+    assert "always fails: fails" in failure.result
+
+    assert task_runs.count("too-slow", "start") == max_attempts
+    assert task_runs.count("too-slow", "finish") == 0
+    assert "timeout" in Failure.objects.get(id=slow).result.lower()
+    assert Failure.objects.count() == 2
