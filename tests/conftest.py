@@ -1,14 +1,18 @@
+import functools
 import os
 import random
 import subprocess
 import sys
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from hooks.post_gen_project import stop_process_group
+from hooks.post_gen_project import project_processes
+
+from .answers import COMBINATIONS, NO_VIRTUALENV
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent
 COMMAND_TIMEOUT = 300
@@ -31,9 +35,17 @@ def run(args, cwd, env=None, timeout=COMMAND_TIMEOUT):
     )
 
 
+@functools.cache
+def processes_of(project):
+    """A generated project's own process helpers (its tests/processes.py)."""
+    return project_processes(project)
+
+
 def manage(project, *args, python=sys.executable, env=None, timeout=COMMAND_TIMEOUT):
-    """Run `python manage.py ARGS` in a generated project."""
-    return run([python, "manage.py", *args], cwd=project, env=env, timeout=timeout)
+    """Run `python manage.py ARGS` in a generated project, with its own helper."""
+    return processes_of(project).run_manage(
+        *args, python=python, cwd=project, env=env, timeout=timeout
+    )
 
 
 def run_pytest(project, *args, env=None):
@@ -47,40 +59,50 @@ def run_pytest(project, *args, env=None):
     return completed
 
 
-def bake_ok(cookies, **answers):
-    """Bake with create_virtualenv=no (the test interpreter has the requirements)."""
-    result = cookies.bake(extra_context={"create_virtualenv": "no", **answers})
+@dataclass
+class Baked:
+    """A generated project: its combination's name, the answers as rendered, its folder."""
+
+    name: str
+    context: dict
+    path: Path
+
+    @property
+    def app(self):
+        return self.context["app_name"]
+
+
+def bake_ok(cookies, name="sqlite-orm", **answers):
+    """Bake a combination (with answers added); fail the test if cookiecutter fails."""
+    result = cookies.bake(extra_context={**NO_VIRTUALENV, **COMBINATIONS[name], **answers})
     assert result.exception is None, result.exception
     assert result.exit_code == 0
-    return result.project_path
+    return Baked(name, result.context, result.project_path)
 
 
 @pytest.fixture(scope="session")
 def default_project(cookies_session):
-    """The project generated with the default answers, baked once per session."""
+    """The project generated with the default answers, migrated, baked once per session."""
     return bake_ok(cookies_session)
 
 
-@pytest.fixture
-def start_process():
-    """Start long-running processes in their own session; all are stopped at teardown."""
-    processes = []
+@pytest.fixture(scope="session")
+def rendered_projects(cookies_session):
+    """Each combination rendered once per session, without migrations (no server needed)."""
+    cache = {}
 
-    def start(args, cwd, log_path):
-        with open(log_path, "wb") as log:
-            process = subprocess.Popen(
-                [str(arg) for arg in args],
-                cwd=cwd,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        processes.append(process)
-        return process
+    def rendered(name):
+        if name not in cache:
+            cache[name] = bake_ok(cookies_session, name, run_migrations="no")
+        return cache[name]
 
-    yield start
-    for process in processes:
-        stop_process_group(process)
+    return rendered
+
+
+@pytest.fixture(params=COMBINATIONS)
+def rendered(request, rendered_projects):
+    """Parametrizes a test over every combination (test ids are their names)."""
+    return rendered_projects(request.param)
 
 
 def service_unavailable(server, reason):
@@ -123,3 +145,25 @@ def redis_url():
     finally:
         client.flushdb()
         client.close()
+
+
+@pytest.fixture
+def services_for(request, monkeypatch):
+    """services_for(name): the environment that points a combination at real servers.
+
+    The variables are also set in this process, so the post-generation step migrates
+    the fresh database.
+    """
+
+    def services(name):
+        answers = COMBINATIONS[name]
+        env = {}
+        if answers.get("database") == "postgresql":
+            env["DATABASE_URL"] = request.getfixturevalue("postgres_database_url")
+        if answers.get("broker") == "redis":
+            env["REDIS_URL"] = request.getfixturevalue("redis_url")
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        return env
+
+    return services

@@ -1,12 +1,17 @@
 """The hooks: refused answers through a real bake, and their functions one by one."""
 
 import importlib
+import shutil
 import stat
-from pathlib import Path
 
 import pytest
 
 from hooks import post_gen_project, pre_gen_project
+
+from .answers import NO_VIRTUALENV
+from .conftest import TEMPLATE_DIR
+
+PROCESSES_MODULE = TEMPLATE_DIR / "{{cookiecutter.project_slug}}" / "tests" / "processes.py"
 
 VALID_ANSWERS = {
     "project_name": "My Project",
@@ -18,7 +23,7 @@ VALID_ANSWERS = {
     "q_timeout": "120",
     "q_retry": "180",
     "q_queue_limit": "50",
-    "q_save_limit": "250",
+    "task_success_limit": "250",
     "q_recycle": "100",
     "q_max_attempts": "3",
 }
@@ -47,12 +52,12 @@ REFUSED = {
 
 
 @pytest.mark.parametrize(("answers", "message"), REFUSED.values(), ids=REFUSED.keys())
-def test_refused_answers_leave_nothing_behind(cookies, capfd, answers, message):
-    result = cookies.bake(extra_context={"create_virtualenv": "no", **answers})
+def test_refused_answers_leave_nothing_behind(cookies, capfd, tmp_path, answers, message):
+    result = cookies.bake(extra_context={**NO_VIRTUALENV, **answers})
     assert result.exit_code != 0
-    assert result.project_path is None or not result.project_path.exists()
-    output_dir = Path(str(cookies._output_factory.__self__))
-    assert [p for p in output_dir.rglob("*") if p.is_file()] == []
+    assert result.project_path is None
+    # pytest-cookies bakes under the test's temporary directory.
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
     errors = [line for line in capfd.readouterr().err.splitlines() if line.startswith("ERROR: ")]
     assert any(message in line for line in errors), errors
 
@@ -88,6 +93,8 @@ def test_env_file_is_private(tmp_path):
 
 
 def run_post_gen(monkeypatch, tmp_path, can_run, **answers):
+    (tmp_path / "tests").mkdir()
+    shutil.copy(PROCESSES_MODULE, tmp_path / "tests")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(
         post_gen_project,
@@ -127,3 +134,34 @@ def test_next_steps_name_the_commands(tmp_path):
     assert "honcho start" in text
     assert "python manage.py qping" in text
     assert "migrate" not in text
+
+
+@pytest.mark.parametrize(
+    ("database", "broker", "removed"),
+    [
+        ("sqlite", "orm", {"docs/postgresql.md", "tests/test_redis_broker.py"}),
+        ("postgresql", "redis", {"core/sqlite.py", "tests/test_orm_broker.py"}),
+    ],
+)
+def test_unused_files_follow_the_answers(database, broker, removed):
+    unused = post_gen_project.unused_files(
+        {**VALID_ANSWERS, "database": database, "broker": broker}
+    )
+    assert removed <= set(unused)
+    assert not {path for path in unused if path.startswith(("core/tasks", "tests/test_load"))}
+
+
+def test_every_unused_file_exists_in_the_template():
+    project = TEMPLATE_DIR / "{{cookiecutter.project_slug}}"
+    for by_value in post_gen_project.UNUSED_FILES.values():
+        for paths in by_value.values():
+            for path in paths:
+                assert (project / path.format(app="{{cookiecutter.app_name}}")).is_file(), path
+
+
+def test_the_hook_uses_the_project_process_helpers(tmp_path):
+    (tmp_path / "tests").mkdir()
+    shutil.copy(PROCESSES_MODULE, tmp_path / "tests")
+    processes = post_gen_project.project_processes(tmp_path)
+    assert processes.BASE_DIR == tmp_path
+    assert callable(processes.stop_process_group)

@@ -4,12 +4,12 @@ import sqlite3
 
 import pytest
 
-from .conftest import manage
+from .conftest import manage, processes_of
 
 
 @pytest.mark.slow
 @pytest.mark.venv
-def test_virtualenv_is_made_and_a_real_cluster_answers_qping(cookies, start_process, tmp_path):
+def test_virtualenv_is_made_and_a_real_cluster_answers_qping(cookies, tmp_path):
     result = cookies.bake(extra_context={"create_virtualenv": "yes"})
     assert result.exception is None, result.exception
     project = result.project_path
@@ -23,8 +23,11 @@ def test_virtualenv_is_made_and_a_real_cluster_answers_qping(cookies, start_proc
     finally:
         database.close()
 
-    log_path = tmp_path / "qcluster.log"
-    start_process([python, "manage.py", "qcluster"], cwd=project, log_path=log_path)
-    ping = manage(project, "qping", "--timeout", "60", python=python, timeout=120)
-    assert ping.returncode == 0, ping.stderr + log_path.read_text(errors="replace")
+    processes = processes_of(project)
+    cluster = processes.start_cluster(tmp_path / "qcluster.log", python=python, cwd=project)
+    try:
+        ping = manage(project, "qping", "--timeout", "60", python=python, timeout=120)
+    finally:
+        processes.stop_process_group(cluster)
+    assert ping.returncode == 0, ping.stderr + cluster.log()
     assert ping.stdout.startswith("Echo: ping")

@@ -1,0 +1,8 @@
+"""The generated settings with the Redis broker at REDIS_URL instead of the ORM broker."""
+
+import os
+
+from my_project.settings import *  # noqa: F403
+
+Q_CLUSTER = {key: value for key, value in Q_CLUSTER.items() if key not in ("orm", "cache")}  # noqa: F405
+Q_CLUSTER.update(name=os.environ["BENCH_RUN"], redis=os.environ["REDIS_URL"])

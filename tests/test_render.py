@@ -1,0 +1,194 @@
+"""Every supported combination of answers renders a clean project (nothing is run here).
+
+Each test runs once per combination of tests/answers.py; the combination's name is
+the test id. Running the generated suites is in test_suites.py.
+"""
+
+import json
+import re
+import sys
+
+import pytest
+import yaml
+
+from .answers import COMBINATIONS, ONLY_FOR
+from .conftest import TEMPLATE_DIR, manage, run
+
+PRINT_Q_SETTINGS = (
+    "import json; from django.conf import settings; "
+    "print(json.dumps({**settings.Q_CLUSTER, 'success_limit': settings.TASK_SUCCESS_LIMIT}))"
+)
+Q_ANSWERS = ("workers", "timeout", "retry", "queue_limit", "recycle")
+
+
+def project_files(project):
+    return [
+        path
+        for path in project.rglob("*")
+        if path.is_file() and path.suffix not in {".sqlite3", ".pyc", ".png"}
+    ]
+
+
+def requirement_names(path):
+    names = set()
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line and not line.startswith("-"):
+            names.add(re.split(r"[\[<>=~!; ]", line, maxsplit=1)[0].lower())
+    return names
+
+
+def q_settings(project):
+    completed = manage(project, "shell", "--no-imports", "-c", PRINT_Q_SETTINGS)
+    assert completed.returncode == 0, completed.stderr
+    return json.loads(completed.stdout)
+
+
+def names_where(key, value):
+    return [name for name, answers in COMBINATIONS.items() if answers.get(key, "") == value]
+
+
+def test_slug_and_app_follow_the_answers(rendered):
+    assert rendered.path.name == rendered.context["project_slug"]
+    assert rendered.path.name.isidentifier()
+    assert (rendered.path / rendered.app / "tasks.py").is_file()
+
+
+def test_no_template_syntax_is_left(rendered):
+    leftovers = [
+        str(path.relative_to(rendered.path))
+        for path in project_files(rendered.path)
+        if re.search(r"\{\{ ?cookiecutter|\{%", path.read_text(errors="ignore"))
+    ]
+    assert leftovers == []
+
+
+def test_ruff_check_passes(rendered):
+    completed = run([sys.executable, "-m", "ruff", "check", "."], cwd=rendered.path)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+def test_ruff_format_check_passes(rendered):
+    completed = run([sys.executable, "-m", "ruff", "format", "--check", "."], cwd=rendered.path)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+def test_files_of_one_answer_exist_only_for_that_answer(rendered):
+    for (key, value), paths in ONLY_FOR.items():
+        chosen = rendered.context[key] == value
+        for path in paths:
+            relative = path.format(app=rendered.app)
+            assert (rendered.path / relative).exists() == chosen, relative
+
+
+def test_requirements_follow_the_answers(rendered):
+    requirements = requirement_names(rendered.path / "requirements.txt")
+    assert ("psycopg" in requirements) == (rendered.context["database"] == "postgresql")
+    assert ({"redis", "hiredis"} <= requirements) == (rendered.context["broker"] == "redis")
+
+
+def test_template_test_requirements_cover_the_project(rendered):
+    project = requirement_names(rendered.path / "requirements.txt")
+    project |= requirement_names(rendered.path / "requirements-dev.txt")
+    assert project <= requirement_names(TEMPLATE_DIR / "requirements-test.txt")
+
+
+def test_q_cluster_carries_the_answers(rendered):
+    settings = q_settings(rendered.path)
+    answers = rendered.context
+    assert settings["name"] == answers["project_slug"]
+    for key in Q_ANSWERS:
+        assert settings[key] == int(answers[f"q_{key}"]), key
+    assert settings["success_limit"] == int(answers["task_success_limit"])
+    assert settings["save_limit"] == 0
+    if answers["broker"] == "orm":
+        assert settings["orm"] == "default"
+        assert settings["ack_failures"] is False
+        assert settings["max_attempts"] == int(answers["q_max_attempts"])
+    else:
+        assert settings["redis"].startswith("redis://")
+        assert "orm" not in settings
+
+
+def test_settings_configure_the_chosen_database(rendered):
+    settings = (rendered.path / rendered.context["project_slug"] / "settings.py").read_text()
+    sqlite = rendered.context["database"] == "sqlite"
+    assert ('"transaction_mode": "IMMEDIATE"' in settings) == sqlite
+    assert ('env.db("DATABASE_URL"' in settings) == (not sqlite)
+
+
+def test_manage_check_passes(rendered):
+    completed = manage(rendered.path, "check", "--fail-level", "WARNING")
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+def test_migrations_match_the_models(rendered):
+    completed = manage(rendered.path, "makemigrations", "--check", "--dry-run")
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+def test_ci_workflow_starts_the_services_of_the_answers(rendered):
+    workflow = yaml.safe_load((rendered.path / ".github" / "workflows" / "ci.yml").read_text())
+    services = set(workflow["jobs"]["test"].get("services", {}))
+    needed = {
+        "postgres": rendered.context["database"] == "postgresql",
+        "redis": rendered.context["broker"] == "redis",
+    }
+    assert services == {service for service, wanted in needed.items() if wanted}
+
+
+def test_ci_workflow_installs_migrates_checks_and_tests(rendered):
+    workflow = yaml.safe_load((rendered.path / ".github" / "workflows" / "ci.yml").read_text())
+    steps = workflow["jobs"]["test"]["steps"]
+    commands = "\n".join(step.get("run", "") for step in steps)
+    for command in ("pip install -r requirements-dev.txt", "migrate", "check", "pytest"):
+        assert command in commands
+    assert "${{ runner.temp }}" in steps[-1]["with"]["path"]
+
+
+def test_pre_commit_runs_ruff(rendered):
+    hooks = yaml.safe_load((rendered.path / ".pre-commit-config.yaml").read_text())
+    assert {hook["id"] for repo in hooks["repos"] for hook in repo["hooks"]} == {
+        "ruff",
+        "ruff-format",
+    }
+
+
+def test_every_docs_link_points_at_a_doc_and_every_doc_is_linked(rendered):
+    docs = {path.name for path in (rendered.path / "docs").glob("*.md")}
+    readme_links = set(
+        re.findall(r"\]\(docs/([\w.-]+\.md)\)", (rendered.path / "README.md").read_text())
+    )
+    assert readme_links == docs
+    mentioned = {
+        (path.relative_to(rendered.path), name)
+        for path in project_files(rendered.path)
+        for name in re.findall(r"\bdocs/([\w.-]+\.md)", path.read_text(errors="ignore"))
+    }
+    assert [(str(path), name) for path, name in mentioned if name not in docs] == []
+
+
+@pytest.mark.parametrize("name", names_where("database", "postgresql"))
+def test_a_postgresql_project_says_nothing_of_sqlite(rendered_projects, name):
+    project = rendered_projects(name).path
+    mentions = [
+        str(path.relative_to(project))
+        for path in project_files(project)
+        if "sqlite" in path.read_text(errors="ignore").lower()
+    ]
+    assert mentions == []
+
+
+@pytest.mark.parametrize("name", names_where("broker", "redis"))
+def test_a_redis_project_has_no_orm_queue_test(rendered_projects, name):
+    tests = rendered_projects(name).path / "tests"
+    mentions = [path.name for path in tests.glob("*.py") if "OrmQ" in path.read_text()]
+    assert mentions == []
+
+
+def test_default_settings_are_short_and_plain(rendered_projects):
+    project = rendered_projects("sqlite-orm")
+    lines = (project.path / "my_project" / "settings.py").read_text().splitlines()
+    comments = [line for line in lines if line.strip().startswith("#")]
+    assert len(lines) <= 220
+    assert len(comments) <= 0.2 * len(lines), comments

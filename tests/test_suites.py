@@ -1,0 +1,44 @@
+"""Each supported combination migrates and passes its own suite, against real servers.
+
+A combination that needs PostgreSQL or Redis runs against the real server; when one
+is not reachable the test is skipped, or fails with REQUIRE_SERVICES=1.
+"""
+
+import re
+
+import pytest
+
+from .answers import COMBINATIONS
+from .conftest import REQUIRE_SERVICES, bake_ok, manage, run_pytest
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("name", COMBINATIONS)
+def test_generated_suite_passes(cookies, services_for, tmp_path, name):
+    env = services_for(name)
+    project = bake_ok(cookies, name).path
+    env = {**env, "SCREENSHOT_DIR": str(tmp_path / "screenshots")}
+
+    check = manage(project, "check", "--fail-level", "WARNING", env=env)
+    assert check.returncode == 0, check.stdout + check.stderr
+    migrations = manage(project, "makemigrations", "--check", "--dry-run", env=env)
+    assert migrations.returncode == 0, migrations.stdout + migrations.stderr
+    plan = manage(project, "migrate", "--plan", env=env)
+    assert "No planned migration operations." in plan.stdout, plan.stdout + plan.stderr
+    completed = run_pytest(project, env=env)
+    assert re.search(r"\d+ passed", completed.stdout)
+    if REQUIRE_SERVICES:  # CI: every test ran, the browser test included
+        assert "skipped" not in completed.stdout
+        screenshot = tmp_path / "screenshots" / "admin-failed-tasks.png"
+        assert screenshot.read_bytes().startswith(b"\x89PNG")
+
+
+def test_django_q2_own_tests_pass_with_generated_settings(default_project):
+    completed = run_pytest(
+        default_project.path,
+        "--pyargs",
+        "django_q.tests.test_admin",
+        "django_q.tests.test_brokers::test_orm",
+    )
+    assert "2 passed" in completed.stdout
