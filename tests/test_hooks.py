@@ -93,14 +93,14 @@ def test_env_file_is_private(tmp_path):
 
 
 def run_post_gen(monkeypatch, tmp_path, can_run, **answers):
-    (tmp_path / "tests").mkdir()
+    """Run the hook's main() in tmp_path, a stand-in for a project with the files it needs."""
+    answers = {**VALID_ANSWERS, "create_virtualenv": False, "run_migrations": True, **answers}
+    for path in [*post_gen_project.unused_files(answers), "tests/processes.py"]:
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).touch()
     shutil.copy(PROCESSES_MODULE, tmp_path / "tests")
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(
-        post_gen_project,
-        "rendered_answers",
-        lambda: {**VALID_ANSWERS, "create_virtualenv": False, "run_migrations": True, **answers},
-    )
+    monkeypatch.setattr(post_gen_project, "rendered_answers", lambda: answers)
     monkeypatch.setattr(post_gen_project, "can_run_project", lambda python, answers: can_run)
     post_gen_project.main()
 

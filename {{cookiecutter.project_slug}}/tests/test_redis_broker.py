@@ -24,9 +24,7 @@ def test_there_is_no_queued_tasks_admin():
 
 
 @pytest.mark.slow
-def test_a_failing_task_runs_once_and_is_recorded(
-    live_env, start_cluster, task_runs, queued_tasks
-):
+def test_a_failing_task_runs_once_and_is_recorded(live_env, start_cluster, task_runs, queued_tasks):
     # Redis has no delivery receipts: no retry, whatever Q_CLUSTER says.
     cluster = start_cluster()
     failing = async_task("tests.tasks.fail_and_record", "fails")

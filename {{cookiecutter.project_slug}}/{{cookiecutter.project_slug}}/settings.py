@@ -118,7 +118,8 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # Cache
 # ------------------------------------------------------------------------------
 # django-q2 keeps the cluster's stats in the "django_q" cache: a database cache, so
-# qinfo, qmonitor and qhealth see a cluster running in another process.
+# qinfo, qmonitor and qhealth see a cluster running in another process
+# (docs/broker-orm.md).
 
 CACHES = {
     "default": {
