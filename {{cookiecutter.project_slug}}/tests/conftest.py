@@ -22,13 +22,15 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, t
     settings_dict["TEST"]["NAME"] = str(tmp_path_factory.mktemp("db") / "test.sqlite3")
 
 
-def database_env():
+@pytest.fixture
+def database_env(transactional_db):
     """The variable that points a manage.py subprocess at the test database."""
     return {"DJANGO_SQLITE_PATH": str(connections["default"].settings_dict["NAME"])}
 {%- else %}
 
 
-def database_env():
+@pytest.fixture
+def database_env(transactional_db):
     """The variable that points a manage.py subprocess at the test database."""
     settings_dict = connections["default"].settings_dict
     credentials = quote(settings_dict["USER"] or "", safe="")
@@ -42,14 +44,14 @@ def database_env():
 
 
 @pytest.fixture
-def live_env(transactional_db):
+def live_env(database_env):
     """Environment variables that point manage.py subprocesses at the test database.
 
     transactional_db commits what a test writes, so the subprocesses see it. The
     broker's queue starts empty.
     """
     get_broker().purge_queue()
-    return database_env()
+    return database_env
 
 
 @pytest.fixture

@@ -14,27 +14,24 @@ from django_q.models import Failure, Success
 admin.site.unregister([Failure, Success])
 
 
-class DurationMixin:
+# The columns, filters and search both lists share.
+TASK_COLUMNS = ("name", "func", "started", "stopped", "time_taken", "attempt_count")
+
+
+class TaskListMixin:
+    list_filter = ("func", "group", "cluster", "started")
+    search_fields = ("name", "func", "group", "id")
+    date_hierarchy = "started"
+    ordering = ("-stopped",)
+
     @admin.display(description="Duration (s)")
     def time_taken(self, obj):
         return f"{obj.time_taken():.3f}"
 
 
 @admin.register(Failure)
-class FailureAdmin(DurationMixin, q_admin.FailAdmin):
-    list_display = (
-        "name",
-        "func",
-        "started",
-        "stopped",
-        "time_taken",
-        "attempt_count",
-        "short_result",
-    )
-    list_filter = ("func", "group", "cluster", "started")
-    search_fields = ("name", "func", "group", "id")
-    date_hierarchy = "started"
-    ordering = ("-stopped",)
+class FailureAdmin(TaskListMixin, q_admin.FailAdmin):
+    list_display = (*TASK_COLUMNS, "short_result")
 
     @admin.display(description="Error")
     def short_result(self, obj):
@@ -51,17 +48,5 @@ def error_summary(result):
 
 
 @admin.register(Success)
-class SuccessAdmin(DurationMixin, q_admin.TaskAdmin):
-    list_display = (
-        "name",
-        "func",
-        "started",
-        "stopped",
-        "time_taken",
-        "attempt_count",
-        "group",
-    )
-    list_filter = ("func", "group", "cluster", "started")
-    search_fields = ("name", "func", "group", "id")
-    date_hierarchy = "started"
-    ordering = ("-stopped",)
+class SuccessAdmin(TaskListMixin, q_admin.TaskAdmin):
+    list_display = (*TASK_COLUMNS, "group")
