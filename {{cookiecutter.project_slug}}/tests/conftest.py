@@ -5,6 +5,7 @@ from urllib.parse import quote
 import pytest
 from django.db import connections
 from django_q.brokers import get_broker
+from django_q.conf import Conf
 
 from . import processes
 from .tasks import RUNS_TABLE, TaskRuns
@@ -48,9 +49,13 @@ def live_env(database_env):
     """Environment variables that point manage.py subprocesses at the test database.
 
     transactional_db commits what a test writes, so the subprocesses see it. The
-    broker's queue starts empty.
+    broker's queue starts empty, and so does the list of cluster stats (the stats of
+    an earlier test's cluster outlive its flush).
     """
-    get_broker().purge_queue()
+    broker = get_broker()
+    broker.purge_queue()
+    if broker.cache is not None:
+        broker.cache.delete(Conf.Q_STAT)
     return database_env
 
 

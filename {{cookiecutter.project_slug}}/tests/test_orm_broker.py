@@ -11,11 +11,14 @@ import pytest
 from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
+from django_q.brokers import get_broker
+from django_q.conf import Conf
 from django_q.models import Failure, OrmQ
 from django_q.signing import SignedPackage
+from django_q.status import Stat
 from django_q.tasks import async_task
 
-from .processes import run_manage, wait_for
+from .processes import run_manage, wait_for, wait_until_running
 
 
 def test_the_broker_is_the_default_database():
@@ -105,3 +108,17 @@ def test_failing_and_timed_out_tasks_use_every_attempt_then_fail_once(
     assert task_runs.count("too-slow", "finish") == 0
     assert "timeout" in Failure.objects.get(id=slow).result.lower()
     assert Failure.objects.count() == 2
+
+
+@pytest.mark.slow
+def test_qhealth_sees_a_live_cluster_listed_after_a_dead_one(live_env, start_cluster):
+    # The stats of a cluster that died stay listed in the cache until they expire;
+    # django-q2 1.11.1 then skipped the next cluster (see {{ cookiecutter.app_name }}/django_q_fixes.py).
+    cluster = start_cluster()
+    wait_until_running(cluster)
+    assert wait_for(Stat.get_all, timeout=20), cluster.log()
+    cache = get_broker().cache
+    cache.set(Conf.Q_STAT, [f"{Conf.Q_STAT}:dead-cluster", *cache.get(Conf.Q_STAT)])
+
+    health = run_manage("qhealth", env=live_env)
+    assert health.returncode == 0, health.stderr + cluster.log()

@@ -1,0 +1,39 @@
+"""The django-q2 bugs the project works around ({{ cookiecutter.app_name }}/django_q_fixes.py).
+
+Each bug is reproduced on django-q2's own code: when one of those tests fails,
+django-q2 has fixed the bug, and its workaround can go.
+"""
+
+from django_q.brokers import Broker
+from django_q.conf import Conf
+
+from {{ cookiecutter.app_name }}.django_q_fixes import UPSTREAM_GET_STATS
+
+LIVE, EXPIRED = f"{Conf.Q_STAT}:live", f"{Conf.Q_STAT}:expired"
+
+
+class Cache(dict):
+    """The two cache methods get_stats uses."""
+
+    def get(self, key, default=None):
+        return super().get(key, default)
+
+    def set(self, key, value):
+        self[key] = value
+
+
+def broker_with_stats(keys):
+    broker = object.__new__(Broker)
+    broker.cache = Cache({Conf.Q_STAT: list(keys), LIVE: "live stats"})
+    return broker
+
+
+def test_upstream_get_stats_skips_the_key_after_an_expired_one():
+    broker = broker_with_stats([EXPIRED, LIVE])
+    assert UPSTREAM_GET_STATS(broker, f"{Conf.Q_STAT}:*") == []
+
+
+def test_get_stats_sees_the_live_cluster_after_an_expired_one():
+    broker = broker_with_stats([EXPIRED, LIVE])
+    assert Broker.get_stats(broker, f"{Conf.Q_STAT}:*") == ["live stats"]
+    assert broker.cache[Conf.Q_STAT] == [LIVE]
