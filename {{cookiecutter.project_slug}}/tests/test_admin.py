@@ -1,10 +1,11 @@
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import Permission, User
 from django.urls import reverse
 from django.utils import timezone
 from django_q.humanhash import uuid
-from django_q.models import Task
+from django_q.models import Failure, Task
 
 
 def make_task(success, result, attempt_count=1):
@@ -54,3 +55,51 @@ def test_successful_tasks_show_duration_and_attempts(admin_client):
         assert heading in page
     assert task.name in page
     assert "1.500" in page
+
+
+def staff_user(*codenames):
+    user = User.objects.create_user("operator", password="password", is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
+    return user
+
+
+def offered_actions(client, model_name):
+    response = client.get(reverse(f"admin:django_q_{model_name}_changelist"))
+    assert response.status_code == 200
+    action_form = response.context["action_form"]  # None when no action is offered
+    if action_form is None:
+        return set()
+    return {name for name, _ in action_form.fields["action"].choices} - {""}
+
+
+@pytest.mark.django_db
+def test_a_view_only_user_is_offered_no_action(client):
+    client.force_login(staff_user("view_failure", "view_success"))
+    make_task(success=False, result="boom")
+    assert offered_actions(client, "failure") == set()
+    assert offered_actions(client, "success") == set()
+
+
+@pytest.mark.django_db
+def test_a_view_only_user_cannot_resubmit_a_failed_task(client):
+    client.force_login(staff_user("view_failure"))
+    task = make_task(success=False, result="boom")
+    client.post(
+        reverse("admin:django_q_failure_changelist"),
+        {"action": "resubmit_task", "_selected_action": [task.pk]},
+    )
+    assert Failure.objects.filter(pk=task.pk).exists()
+
+
+@pytest.mark.django_db
+def test_resubmitting_a_failure_needs_the_delete_permission(client):
+    client.force_login(staff_user("view_failure", "change_failure"))
+    make_task(success=False, result="boom")
+    assert "resubmit_task" not in offered_actions(client, "failure")
+
+
+@pytest.mark.django_db
+def test_change_permission_offers_resubmit_of_successes(client):
+    client.force_login(staff_user("view_success", "change_success"))
+    make_task(success=True, result="ok")
+    assert "resubmit_task" in offered_actions(client, "success")

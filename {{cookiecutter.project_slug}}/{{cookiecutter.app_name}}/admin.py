@@ -1,7 +1,8 @@
 """Task admin: django-q2's admin classes with the columns an operator needs.
 
 Importing django_q.admin registers django-q2's own classes; the failed and
-successful tasks are replaced here. The other pages (scheduled tasks, and queued
+successful tasks are replaced here, with each action gated on the permissions it
+needs. The other pages (scheduled tasks, and queued
 tasks when the broker is the database) keep django-q2's admin.
 https://django-q2.readthedocs.io/en/master/admin.html
 """
@@ -12,6 +13,12 @@ from django_q import admin as q_admin
 from django_q.models import Failure, Success
 
 admin.site.unregister([Failure, Success])
+
+
+@admin.action(description="Resubmit selected tasks to queue", permissions=["resubmit"])
+def resubmit_task(modeladmin, request, queryset):
+    """django-q2's action: enqueue each task again (a failure also leaves its list)."""
+    q_admin.resubmit_task(modeladmin, request, queryset)
 
 
 # The columns, filters and search both lists share.
@@ -32,6 +39,11 @@ class TaskListMixin:
 @admin.register(Failure)
 class FailureAdmin(TaskListMixin, q_admin.FailAdmin):
     list_display = (*TASK_COLUMNS, "short_result")
+    actions = [resubmit_task]
+
+    def has_resubmit_permission(self, request):
+        # Resubmitting a failure deletes it.
+        return self.has_change_permission(request) and self.has_delete_permission(request)
 
     @admin.display(description="Error")
     def short_result(self, obj):
@@ -50,3 +62,7 @@ def error_summary(result):
 @admin.register(Success)
 class SuccessAdmin(TaskListMixin, q_admin.TaskAdmin):
     list_display = (*TASK_COLUMNS, "group")
+    actions = [resubmit_task]
+
+    def has_resubmit_permission(self, request):
+        return self.has_change_permission(request)
