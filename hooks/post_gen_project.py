@@ -21,8 +21,9 @@ RENDERED_ANSWERS = r"""{{ cookiecutter | tojson }}"""
 
 VENV_DIR = ".venv"
 REQUIREMENTS = "requirements-dev.txt"
-# Variables of the user's shell that would point manage.py at another project.
-FOREIGN_VARIABLES = ("DJANGO_SETTINGS_MODULE",)
+# Variables of the user's shell that settings.py would read before the new .env (every
+# DJANGO_* one too): removed, so the new project migrates its own database.
+SHELL_VARIABLES = ("DATABASE_URL", "REDIS_URL")
 # The files each answer does not use, removed after generation ({app}: the app name).
 UNUSED_FILES = {
     "database": {
@@ -161,12 +162,29 @@ def database_problem(processes, python):
     return lines[-1] if lines else f"exit {completed.returncode}"
 
 
-def migrate(processes, python):
+def isolate_from_the_shell(environ=os.environ):
+    """Forget the variables that would point manage.py at another project's settings or data."""
+    for name in list(environ):
+        if name.startswith("DJANGO_") or name in SHELL_VARIABLES:
+            del environ[name]
+
+
+def migrate(processes, python, project_dir):
+    """Migrate; True on success. A failure keeps the project and says how to retry."""
     step(f"Migrating the database with {python}")
     completed = processes.run_manage("migrate", "--noinput", python=python, timeout=None)
-    if completed.returncode != 0:
-        print(completed.stdout + completed.stderr, file=sys.stderr)
-        fail(f"`manage.py migrate` failed (exit {completed.returncode}, output above).")
+    if completed.returncode == 0:
+        return True
+    lines = (completed.stderr or completed.stdout).strip().splitlines()
+    reason = lines[-1] if lines else f"exit {completed.returncode}"
+    print(
+        f"ERROR: `manage.py migrate` failed: {reason}\n"
+        f"  The project is in {project_dir}; fix the cause, then migrate again:\n"
+        f"  cd {project_dir} && {python} manage.py migrate",
+        file=sys.stderr,
+        flush=True,
+    )
+    return False
 
 
 def show_a_task_runs(processes, python):
@@ -207,8 +225,7 @@ def next_steps(project_dir, has_venv, migrated):
 def main():
     answers = rendered_answers()
     project_dir = Path.cwd()
-    for name in FOREIGN_VARIABLES:
-        os.environ.pop(name, None)
+    isolate_from_the_shell()
     remove_unused_files(project_dir, answers)
     processes = project_processes(project_dir)
     write_env_file(project_dir, answers)
@@ -227,14 +244,13 @@ def main():
             problem := database_problem(processes, python)
         ):
             step(
-                f"Skipping migrations: the PostgreSQL database in DATABASE_URL is not "
+                f"Skipping migrations: the PostgreSQL database of .env's DATABASE_URL is not "
                 f"reachable ({problem}). Create it (the default is `createdb "
                 f"{answers['project_slug']}`) or point DATABASE_URL in .env at one, then run "
                 "`python manage.py migrate`."
             )
         else:
-            migrate(processes, python)
-            migrated = True
+            migrated = migrate(processes, python, project_dir)
 
     if make_venv and migrated:
         show_a_task_runs(processes, python)

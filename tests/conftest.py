@@ -148,12 +148,8 @@ def redis_url():
 
 
 @pytest.fixture
-def services_for(request, monkeypatch):
-    """services_for(name): the environment that points a combination at real servers.
-
-    The variables are also set in this process, so the post-generation step migrates
-    the fresh database.
-    """
+def services_for(request):
+    """services_for(name): the environment that points a combination at real servers."""
 
     def services(name):
         answers = COMBINATIONS[name]
@@ -162,8 +158,6 @@ def services_for(request, monkeypatch):
             env["DATABASE_URL"] = request.getfixturevalue("postgres_database_url")
         if answers.get("broker") == "redis":
             env["REDIS_URL"] = request.getfixturevalue("redis_url")
-        for key, value in env.items():
-            monkeypatch.setenv(key, value)
         return env
 
     return services
