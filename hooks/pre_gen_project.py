@@ -13,29 +13,79 @@ import sys
 # project name, say) can break this file, and unrendered it still imports for tests.
 RENDERED_ANSWERS = r"""{{ cookiecutter | tojson }}"""
 
-WHOLE_NUMBERS = (
-    "q_workers",
-    "q_timeout",
-    "q_retry",
-    "q_queue_limit",
-    "q_recycle",
-    "q_max_attempts",
-    "task_success_limit",
-)
+# The largest number of seconds the OS accepts for a timer: a task timeout above it
+# makes every task fail with OverflowError.
+MAX_SECONDS = 2**31 - 1
 
-# Names a generated package would shadow, or be shadowed by.
-RESERVED_NAMES = set(sys.stdlib_module_names) | {
+# Each whole-number answer: (smallest, largest) accepted, both included.
+WHOLE_NUMBERS = {
+    "q_workers": (1, 256),
+    "q_timeout": (1, MAX_SECONDS - 1),
+    "q_retry": (2, MAX_SECONDS),
+    "q_queue_limit": (1, 100_000),
+    # A worker is replaced after this many tasks, which takes up to half a second:
+    # below 10, the cluster spends its time replacing workers.
+    "q_recycle": (10, 10**9),
+    "q_max_attempts": (1, 1_000),
+    "task_success_limit": (1, 10**9),
+}
+
+# Longest names that keep every generated line within ruff's 100 characters (and a
+# PostgreSQL database name, test_ prefix included, within its 63).
+MAX_LENGTHS = {"project_name": 60, "project_slug": 30, "app_name": 30}
+
+# Names a generated package would shadow, or be shadowed by: the standard library,
+# the project's requirements and the modules django-q2 imports when present.
+DEPENDENCIES = {
     "django",
     "django_q",
     "environ",
     "picklefield",
-    "pytest",
-    "honcho",
     "blessed",
     "psutil",
-    "test",
-    "tests",
-    "manage",
+    "psycopg",
+    "psycopg2",
+    "redis",
+    "hiredis",
+    "django_redis",
+    "asgiref",
+    "sqlparse",
+    "tzdata",
+    "croniter",
+    "arrow",
+    "dateutil",
+    "setproctitle",
+    "prometheus_client",
+    "boto3",
+    "botocore",
+    "pymongo",
+    "bson",
+    "iron_mq",
+    "pytz",
+    "pytest",
+    "pytest_django",
+    "honcho",
+    "selenium",
+    "ruff",
+}
+RESERVED_NAMES = set(sys.stdlib_module_names) | DEPENDENCIES | {"test", "tests", "manage"}
+# Labels of Django's own apps: a second app with one of them cannot be installed.
+DJANGO_APP_LABELS = {
+    "admin",
+    "admindocs",
+    "auth",
+    "contenttypes",
+    "flatpages",
+    "gis",
+    "humanize",
+    "messages",
+    "postgres",
+    "redirects",
+    "sessions",
+    "sitemaps",
+    "sites",
+    "staticfiles",
+    "syndication",
 }
 
 
@@ -44,6 +94,8 @@ def rendered_answers():
 
 
 def identifier_problem(label, value):
+    if len(value) > MAX_LENGTHS[label]:
+        return f"{label} {value!r} is longer than {MAX_LENGTHS[label]} characters."
     if not value.isidentifier() or not value.isascii():
         return (
             f"{label} {value!r} is not a valid Python identifier "
@@ -62,6 +114,10 @@ def validate_project_name(answers):
         return "project_name is empty."
     if '"' in name or "\\" in name:
         return f"project_name {name!r} must not contain double quotes or backslashes."
+    if not name.isprintable():
+        return f"project_name {name!r} must not contain control characters."
+    if len(name) > MAX_LENGTHS["project_name"]:
+        return f"project_name is longer than {MAX_LENGTHS['project_name']} characters."
     return None
 
 
@@ -73,23 +129,32 @@ def validate_app_name(answers):
     app_name = answers["app_name"]
     if app_name == answers["project_slug"]:
         return f"app_name {app_name!r} must differ from project_slug (the settings package)."
+    if app_name in DJANGO_APP_LABELS:
+        return f"app_name {app_name!r} is the label of a Django app (django.contrib.{app_name})."
     return identifier_problem("app_name", app_name)
 
 
-def positive_int(value):
+def whole_number(value):
+    """The int an answer spells in ASCII digits without a leading zero, else None."""
     text = str(value).strip()
-    return int(text) if text.isdigit() and int(text) > 0 else None
+    if text.isascii() and text.isdigit() and (text == "0" or not text.startswith("0")):
+        return int(text)
+    return None
 
 
 def validate_whole_numbers(answers):
-    bad = [f"{key}={answers[key]!r}" for key in WHOLE_NUMBERS if positive_int(answers[key]) is None]
+    bad = []
+    for key, (smallest, largest) in WHOLE_NUMBERS.items():
+        number = whole_number(answers[key])
+        if number is None or not smallest <= number <= largest:
+            bad.append(f"{key}={answers[key]!r} (from {smallest} to {largest})")
     if bad:
-        return f"these must be positive whole numbers: {', '.join(bad)}."
+        return f"these must be whole numbers in digits 0-9, within bounds: {', '.join(bad)}."
     return None
 
 
 def validate_retry_exceeds_timeout(answers):
-    timeout, retry = positive_int(answers["q_timeout"]), positive_int(answers["q_retry"])
+    timeout, retry = whole_number(answers["q_timeout"]), whole_number(answers["q_retry"])
     if timeout and retry and retry <= timeout:
         return (
             f"q_retry ({retry}) must be greater than q_timeout ({timeout}): otherwise a task "

@@ -1,8 +1,9 @@
 """The answer combinations the template supports: the template's tests bake these.
 
 Each is a set of extra_context values over cookiecutter.json's defaults. The four
-database x broker combinations, plus "custom": other names and numbers everywhere
-(an apostrophe in the project name, another app name, every q_* value changed).
+database x broker combinations, "custom": other names and numbers everywhere (an
+apostrophe in the project name, another app name, every number changed), and "edge":
+the limits the pre-generation hook accepts.
 """
 
 COMBINATIONS = {
@@ -20,6 +21,19 @@ COMBINATIONS = {
         "q_recycle": "10",
         "q_max_attempts": "5",
         "task_success_limit": "1000",
+    },
+    # The limits the pre-generation hook accepts: the longest names, the smallest numbers.
+    "edge": {
+        "project_name": "An Edge Project Whose Name Is As Long As The Template Allows",
+        "project_slug": "edge_project_with_a_long_slug_",
+        "app_name": "an_app_name_that_is_thirty_ch_",
+        "q_workers": "1",
+        "q_timeout": "1",
+        "q_retry": "2",
+        "q_queue_limit": "1",
+        "q_recycle": "10",
+        "q_max_attempts": "1",
+        "task_success_limit": "1",
     },
 }
 

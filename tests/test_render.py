@@ -114,7 +114,7 @@ def test_settings_configure_the_chosen_database(rendered):
     settings = (rendered.path / rendered.context["project_slug"] / "settings.py").read_text()
     sqlite = rendered.context["database"] == "sqlite"
     assert ('"transaction_mode": "IMMEDIATE"' in settings) == sqlite
-    assert ('env.db("DATABASE_URL"' in settings) == (not sqlite)
+    assert ('env.db(\n        "DATABASE_URL"' in settings) == (not sqlite)
 
 
 def test_manage_check_passes(rendered):

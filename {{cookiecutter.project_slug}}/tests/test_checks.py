@@ -28,5 +28,5 @@ def test_sync_with_debug_off_is_a_warning(settings):
 
 
 def test_ack_failures_is_a_warning(settings):
-    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "ack_failures": True}
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "ack_failures": True, "max_attempts": 3}
     assert f"{APP}.W002" in check_ids()

@@ -45,7 +45,11 @@ def test_queued_tasks_are_visible(admin_client):
     OrmQ.objects.create(
         key="{{ cookiecutter.project_slug }}",
         payload=SignedPackage.dumps(
-            {"id": "abc", "name": "queued-task", "func": "{{ cookiecutter.app_name }}.tasks.echo_test"}
+            {
+                "id": "abc",
+                "name": "queued-task",
+                "func": "{{ cookiecutter.app_name }}.tasks.echo_test",
+            }
         ),
         lock=timezone.now(),
     )
@@ -113,7 +117,7 @@ def test_failing_and_timed_out_tasks_use_every_attempt_then_fail_once(
 @pytest.mark.slow
 def test_qhealth_sees_a_live_cluster_listed_after_a_dead_one(live_env, start_cluster):
     # The stats of a cluster that died stay listed in the cache until they expire;
-    # django-q2 1.11.1 then skipped the next cluster (see {{ cookiecutter.app_name }}/django_q_fixes.py).
+    # django-q2 1.11.1 then skipped the next cluster (see django_q_fixes.py).
     cluster = start_cluster()
     wait_until_running(cluster)
     assert wait_for(Stat.get_all, timeout=20), cluster.log()

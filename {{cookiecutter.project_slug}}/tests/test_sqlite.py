@@ -11,7 +11,11 @@ from django.db import connection, transaction
 from django.db.backends.signals import connection_created
 from django.db.backends.sqlite3.base import DatabaseWrapper
 
-from {{ cookiecutter.app_name }}.sqlite import configure_sqlite, immediate_mode_warnings, wal_warnings
+from {{ cookiecutter.app_name }}.sqlite import (
+    configure_sqlite,
+    immediate_mode_warnings,
+    wal_warnings,
+)
 
 from .processes import run_manage
 

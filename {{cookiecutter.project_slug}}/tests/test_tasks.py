@@ -8,7 +8,11 @@ from django.utils import timezone
 from django_q.models import Failure, Success, Task
 from django_q.tasks import async_task, result
 
-from {{ cookiecutter.app_name }}.tasks import DeliberateFailure, clear_expired_sessions, echo_test
+from {{ cookiecutter.app_name }}.tasks import (
+    DeliberateFailure,
+    clear_expired_sessions,
+    echo_test,
+)
 
 
 @pytest.mark.django_db

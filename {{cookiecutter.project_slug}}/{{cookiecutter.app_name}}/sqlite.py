@@ -60,7 +60,8 @@ def wal_warnings(db_connections):
                     f"SQLite database '{connection.alias}' is in journal_mode "
                     f"{journal_mode}, not WAL.",
                     hint="Readers then block the writer and the other way round. Keep the "
-                    "connection_created receiver of {{ cookiecutter.app_name }}/sqlite.py connected.",
+                    "connection_created receiver of "
+                    "{{ cookiecutter.app_name }}/sqlite.py connected.",
                     id="{{ cookiecutter.app_name }}.W004",
                 )
             )

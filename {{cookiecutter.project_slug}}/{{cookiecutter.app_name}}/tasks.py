@@ -24,7 +24,9 @@ def clear_expired_sessions():
     """Delete expired sessions, like `manage.py clearsessions`; return how many.
 
     A typical periodic job: schedule it in the admin (Scheduled tasks) or with
-    django_q.tasks.schedule("{{ cookiecutter.app_name }}.tasks.clear_expired_sessions", schedule_type="D").
+    django_q.tasks.schedule(
+        "{{ cookiecutter.app_name }}.tasks.clear_expired_sessions", schedule_type="D"
+    ).
     """
     deleted, _ = Session.objects.filter(expire_date__lt=timezone.now()).delete()
     logger.info("Deleted %d expired sessions", deleted)

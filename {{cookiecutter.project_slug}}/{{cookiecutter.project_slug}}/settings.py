@@ -106,7 +106,10 @@ DATABASES = {
 # docs/postgresql.md.
 
 DATABASES = {
-    "default": env.db("DATABASE_URL", default="postgres://localhost/{{ cookiecutter.project_slug }}"),
+    "default": env.db(
+        "DATABASE_URL",
+        default="postgres://localhost/{{ cookiecutter.project_slug }}",
+    ),
 }
 # Reuse connections between requests and broker polls, checked before reuse.
 DATABASES["default"]["CONN_MAX_AGE"] = 600
