@@ -4,6 +4,7 @@ The table is created by the `task_runs` fixture, which reads it with TaskRuns; a
 per call makes a duplicate or a lost task visible, whatever django-q2 reports.
 """
 
+import threading
 import time
 
 from django.db import connection
@@ -51,3 +52,19 @@ class TaskRuns:
 
     def count(self, key=None, event=None):
         return sum(1 for _, ev in self.events(key) if event is None or ev == event)
+
+
+def return_lambda():
+    return lambda: None
+
+
+def return_generator():
+    return (n for n in range(3))
+
+
+def return_lock():
+    return threading.Lock()
+
+
+def return_too_much(size):
+    return b"x" * size

@@ -11,10 +11,11 @@ class {{ cookiecutter.app_name.title().replace('_', '') }}Config(AppConfig):
     def ready(self):
         from django_q.signals import post_execute
 
-        from . import checks, django_q_fixes{% if cookiecutter.database == "sqlite" %}, sqlite{% endif %}
+        from . import checks, django_q_fixes{% if cookiecutter.database == "sqlite" %}, sqlite{% endif %}, task_guards
         from .results import prune_successes
 
         django_q_fixes.apply()
+        task_guards.install()
 
         register(checks.check_retry_exceeds_timeout)
         register(checks.check_sync_off_in_production)

@@ -36,6 +36,9 @@ if not SECRET_KEY:
     # Only ever used with DEBUG on; `check --deploy` flags it if it reaches production.
     SECRET_KEY = "django-insecure-local-development-only"
 
+# Keys of before a rotation: still accepted for sessions and for queued tasks.
+SECRET_KEY_FALLBACKS = env.list("DJANGO_SECRET_KEY_FALLBACKS", default=[])
+
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 
 INSTALLED_APPS = [
