@@ -7,6 +7,7 @@ output directory).
 
 import json
 import keyword
+import math
 import sys
 
 # The answers, rendered once as JSON inside a raw string: no answer (a quote in a
@@ -153,12 +154,39 @@ def validate_whole_numbers(answers):
     return None
 
 
-def validate_retry_exceeds_timeout(answers):
+def safe_retry(timeout, queue_limit, workers, bulk=1):
+    """The smallest retry with which no task is delivered again while a cluster holds it.
+
+    A task the cluster took waits in memory behind up to queue_limit others (and the
+    pusher's bulk), `workers` at a time, each for up to timeout seconds (+ 5: the
+    guard kills a task 3 s late and replaces its worker), then runs for as long.
+    docs/broker-orm.md in a generated project explains it.
+    """
+    rounds = math.ceil((queue_limit + bulk) / workers) + 1
+    return rounds * (timeout + 5)
+
+
+def validate_retry(answers):
     timeout, retry = whole_number(answers["q_timeout"]), whole_number(answers["q_retry"])
-    if timeout and retry and retry <= timeout:
+    if not (timeout and retry):
+        return None
+    if retry <= timeout:
         return (
             f"q_retry ({retry}) must be greater than q_timeout ({timeout}): otherwise a task "
             "still running is delivered again and runs twice."
+        )
+    workers, queue_limit = (
+        whole_number(answers["q_workers"]),
+        whole_number(answers["q_queue_limit"]),
+    )
+    if answers["broker"] != "orm" or not (workers and queue_limit):
+        return None
+    needed = safe_retry(timeout, queue_limit, workers)
+    if retry < needed:
+        return (
+            f"q_retry ({retry}) must be at least {needed} with q_timeout={timeout}, "
+            f"q_queue_limit={queue_limit} and q_workers={workers}: a task waiting in the "
+            "cluster's memory longer than retry is delivered again and runs twice."
         )
     return None
 
@@ -168,7 +196,7 @@ VALIDATORS = (
     validate_project_slug,
     validate_app_name,
     validate_whole_numbers,
-    validate_retry_exceeds_timeout,
+    validate_retry,
 )
 
 

@@ -1,6 +1,7 @@
 """The hooks: refused answers through a real bake, and their functions one by one."""
 
 import importlib
+import importlib.util
 import os
 import shutil
 import stat
@@ -23,8 +24,8 @@ VALID_ANSWERS = {
     "broker": "orm",
     "q_workers": "2",
     "q_timeout": "120",
-    "q_retry": "180",
-    "q_queue_limit": "50",
+    "q_queue_limit": "2",
+    "q_retry": "375",
     "task_success_limit": "250",
     "q_recycle": "100",
     "q_max_attempts": "3",
@@ -46,6 +47,10 @@ REFUSED = {
     "max-attempts-float": ({"q_max_attempts": "2.5"}, "q_max_attempts='2.5'"),
     "retry-equals-timeout": ({"q_timeout": "60", "q_retry": "60"}, "q_retry (60) must be greater"),
     "retry-below-timeout": ({"q_retry": "100"}, "q_retry (100) must be greater"),
+    "retry-below-the-tasks-held": (
+        {"q_queue_limit": "50", "q_retry": "180"},
+        "q_retry (180) must be at least 3375",
+    ),
     "workers-leading-zero": ({"q_workers": "05"}, "q_workers='05'"),
     "workers-arabic-indic-digit": ({"q_workers": "\u0663"}, "q_workers='\u0663'"),
     "workers-superscript": ({"q_workers": "\u00b2"}, "q_workers='\u00b2'"),
@@ -208,3 +213,29 @@ def test_the_hook_uses_the_project_process_helpers(tmp_path):
     processes = post_gen_project.project_processes(tmp_path)
     assert processes.BASE_DIR == tmp_path
     assert callable(processes.stop_process_group)
+
+
+@pytest.mark.parametrize(
+    ("timeout", "queue_limit", "workers", "retry"),
+    [(120, 2, 2, 375), (120, 50, 2, 3375), (1, 1, 1, 18), (30, 20, 4, 245)],
+)
+def test_safe_retry(timeout, queue_limit, workers, retry):
+    assert pre_gen_project.safe_retry(timeout, queue_limit, workers) == retry
+
+
+def test_a_redis_project_needs_no_retry_for_the_tasks_held():
+    answers = {**VALID_ANSWERS, "broker": "redis", "q_queue_limit": "50", "q_retry": "180"}
+    assert pre_gen_project.problems(answers) == []
+
+
+def test_the_hook_and_the_generated_system_check_agree_on_the_safe_retry():
+    path = (
+        TEMPLATE_DIR / "{{cookiecutter.project_slug}}" / "{{cookiecutter.app_name}}" / "checks.py"
+    )
+    spec = importlib.util.spec_from_file_location("generated_checks", path)
+    checks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(checks)
+    for timeout, queue_limit, workers in [(120, 2, 2), (120, 50, 2), (1, 1, 1), (30, 20, 4)]:
+        assert checks.safe_retry(timeout, queue_limit, workers) == pre_gen_project.safe_retry(
+            timeout, queue_limit, workers
+        )

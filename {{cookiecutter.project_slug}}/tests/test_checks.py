@@ -21,6 +21,19 @@ def test_retry_not_above_timeout_is_an_error(settings):
         call_command("check")
 
 
+def test_retry_shorter_than_the_tasks_held_is_an_error(settings):
+    # The template's former defaults: 50 tasks held, 2 workers, 120 s tasks, retry 180.
+    settings.Q_CLUSTER = {
+        **settings.Q_CLUSTER,
+        "orm": "default",
+        "workers": 2,
+        "timeout": 120,
+        "queue_limit": 50,
+        "retry": 180,
+    }
+    assert f"{APP}.E002" in check_ids()
+
+
 def test_sync_with_debug_off_is_a_warning(settings):
     settings.DEBUG = False
     settings.Q_CLUSTER = {**settings.Q_CLUSTER, "sync": True}

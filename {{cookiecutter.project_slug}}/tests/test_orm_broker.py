@@ -18,6 +18,8 @@ from django_q.signing import SignedPackage
 from django_q.status import Stat
 from django_q.tasks import async_task
 
+from {{ cookiecutter.app_name }}.checks import safe_retry
+
 from .processes import run_manage, wait_for, wait_until_running
 
 
@@ -27,6 +29,12 @@ def test_the_broker_is_the_default_database():
 
 def test_max_attempts_carries_the_answer():
     assert settings.Q_CLUSTER["max_attempts"] == {{ cookiecutter.q_max_attempts }}
+
+
+def test_the_generated_retry_covers_the_tasks_a_cluster_holds():
+    q_cluster = settings.Q_CLUSTER
+    needed = safe_retry(q_cluster["timeout"], q_cluster["queue_limit"], q_cluster["workers"])
+    assert q_cluster["retry"] >= needed
 
 
 def test_failed_tasks_are_retried_not_acknowledged():
@@ -70,7 +78,8 @@ def test_qping_without_a_cluster_leaves_nothing_queued(live_env, queued_tasks):
 def test_a_task_running_when_the_cluster_is_killed_is_delivered_again(
     live_env, start_cluster, task_runs, queued_tasks
 ):
-    timing = {"DJANGO_Q_TIMEOUT": "2", "DJANGO_Q_RETRY": "4"}
+    # Timings compressed below check E002's bound: one task, nothing waits in memory.
+    timing = {"DJANGO_Q_TIMEOUT": "2", "DJANGO_Q_RETRY": "4", "skip_checks": True}
     first = start_cluster(**timing)
     async_task("tests.tasks.sleep_and_record", "crash", 1)
     assert wait_for(lambda: task_runs.count("crash", "start") == 1, 20), first.log()
@@ -90,8 +99,13 @@ def test_failing_and_timed_out_tasks_use_every_attempt_then_fail_once(
     live_env, start_cluster, task_runs, queued_tasks
 ):
     max_attempts = 3
+    # Timings compressed below check E002's bound: two tasks, two workers.
     cluster = start_cluster(
-        DJANGO_Q_TIMEOUT="1", DJANGO_Q_RETRY="2", DJANGO_Q_MAX_ATTEMPTS=str(max_attempts)
+        DJANGO_Q_TIMEOUT="1",
+        DJANGO_Q_RETRY="2",
+        DJANGO_Q_MAX_ATTEMPTS=str(max_attempts),
+        DJANGO_Q_WORKERS="2",
+        skip_checks=True,
     )
     failing = async_task("tests.tasks.fail_and_record", "fails")
     slow = async_task("tests.tasks.sleep_and_record", "too-slow", 30)
@@ -126,3 +140,22 @@ def test_qhealth_sees_a_live_cluster_listed_after_a_dead_one(live_env, start_clu
 
     health = run_manage("qhealth", env=live_env)
     assert health.returncode == 0, health.stderr + cluster.log()
+
+
+@pytest.mark.slow
+def test_two_clusters_with_a_safe_retry_run_each_task_once(live_env, start_cluster, task_runs):
+    # The smallest retry check E002 accepts for these timings: tasks that wait in
+    # memory are never delivered a second time.
+    timing = {"DJANGO_Q_WORKERS": "1", "DJANGO_Q_QUEUE_LIMIT": "1", "DJANGO_Q_TIMEOUT": "2"}
+    retry = safe_retry(timeout=2, queue_limit=1, workers=1)
+    keys = [f"slow-{n}" for n in range(8)]
+    for key in keys:
+        async_task("tests.tasks.sleep_and_record", key, 1)
+    clusters = [start_cluster(DJANGO_Q_RETRY=str(retry), **timing) for _ in range(2)]
+
+    def all_finished():
+        return all(task_runs.count(key, "finish") for key in keys)
+
+    assert wait_for(all_finished, timeout=60), clusters[0].log() + clusters[1].log()
+    for key in keys:
+        assert [event for _, event in task_runs.events(key)] == ["start", "finish"], key

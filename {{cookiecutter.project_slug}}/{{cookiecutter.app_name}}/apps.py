@@ -18,6 +18,7 @@ class {{ cookiecutter.app_name.title().replace('_', '') }}Config(AppConfig):
         task_guards.install()
 
         register(checks.check_retry_exceeds_timeout)
+        register(checks.check_retry_covers_the_tasks_held)
         register(checks.check_sync_off_in_production)
         register(checks.check_failure_policy)
 {%- if cookiecutter.database == "sqlite" %}

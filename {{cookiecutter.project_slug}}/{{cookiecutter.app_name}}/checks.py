@@ -5,6 +5,9 @@ the project has been edited. docs/tasks.md lists them.
 https://docs.djangoproject.com/en/5.2/topics/checks/
 """
 
+import math
+import os
+
 from django.conf import settings
 from django.core.checks import Error, Warning
 
@@ -48,5 +51,39 @@ def check_failure_policy(app_configs, **kwargs):
             "max_attempts has no effect.",
             hint="Set 'ack_failures': False to retry failed tasks up to max_attempts.",
             id="{{ cookiecutter.app_name }}.W002",
+        )
+    ]
+
+
+def safe_retry(timeout, queue_limit, workers, bulk=1):
+    """The smallest retry with which no task is delivered again while a cluster holds it.
+
+    A task the cluster took waits in memory behind up to queue_limit others (and the
+    pusher's bulk), `workers` at a time, each for up to timeout seconds (+ 5: the guard
+    kills a task 3 s late and replaces its worker), then runs for as long.
+    """
+    rounds = math.ceil((queue_limit + bulk) / workers) + 1
+    return rounds * (timeout + 5)
+
+
+def check_retry_covers_the_tasks_held(app_configs, **kwargs):
+    q_cluster = getattr(settings, "Q_CLUSTER", {})
+    timeout = q_cluster.get("timeout")
+    if not q_cluster.get("orm") or timeout is None:
+        return []
+    workers = q_cluster.get("workers") or os.cpu_count() or 1
+    queue_limit = q_cluster.get("queue_limit", workers**2)
+    retry = q_cluster.get("retry", 60)
+    needed = safe_retry(timeout, queue_limit, workers, q_cluster.get("bulk", 1))
+    if retry >= needed:
+        return []
+    return [
+        Error(
+            f"Q_CLUSTER retry ({retry} s) is too short for timeout {timeout} s, "
+            f"queue_limit {queue_limit} and {workers} workers: it must be at least {needed} s.",
+            hint="A task that waits in the cluster's memory longer than retry is delivered "
+            "again and runs twice. Raise retry, or lower queue_limit or timeout "
+            "(docs/tasks.md).",
+            id="{{ cookiecutter.app_name }}.E002",
         )
     ]
