@@ -1,11 +1,14 @@
 """The real thing: a `manage.py qcluster` process running tasks from the test database."""
 
+import os
 import re
+import signal
 
+import psutil
 import pytest
 from django_q.status import Stat
 
-from .processes import run_manage, wait_for
+from .processes import run_manage, wait_for, wait_until_running
 
 
 def test_qping_without_a_cluster_fails_clearly(live_env):
@@ -39,3 +42,36 @@ def test_real_cluster_runs_echo_test(live_env, start_cluster, queued_tasks):
 
     assert wait_for(lambda: "Echo task executed: from the test" in cluster.log(), timeout=5)
     assert queued_tasks() == 0
+
+
+def cluster_processes(cluster):
+    """{"guard": pid, "monitor": pid, "pusher": pid} of a running cluster, from its stats."""
+    stat = wait_for(lambda: next(iter(Stat.get_all()), None), timeout=20)
+    assert stat, cluster.log()
+    return {"guard": stat.sentinel, "monitor": stat.monitor, "pusher": stat.pusher}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("role", ["monitor", "pusher", "guard"])
+def test_a_cluster_whose_process_died_exits_1_and_leaves_nothing(live_env, start_cluster, role):
+    cluster = start_cluster()
+    wait_until_running(cluster)
+    main = psutil.Process(cluster.pid)
+    os.kill(cluster_processes(cluster)[role], signal.SIGKILL)
+
+    assert cluster.popen.wait(timeout=20) == 1, cluster.log()
+    assert "restarted whole" in cluster.log()
+    assert not main.is_running() or main.status() == psutil.STATUS_ZOMBIE
+    assert wait_for(lambda: not leftover_processes(cluster.pid), timeout=10), cluster.log()
+
+
+def leftover_processes(session_id):
+    """Processes still running in the cluster's session (it was started in its own)."""
+    left = []
+    for process in psutil.process_iter(["pid", "status"]):
+        try:
+            if os.getsid(process.pid) == session_id and process.status() != psutil.STATUS_ZOMBIE:
+                left.append(process.pid)
+        except (ProcessLookupError, psutil.NoSuchProcess):
+            pass
+    return left

@@ -6,6 +6,7 @@ happens). docs/broker-orm.md describes the guarantees they check.
 
 import os
 import signal
+from datetime import timedelta
 
 import pytest
 from django.conf import settings
@@ -13,12 +14,13 @@ from django.urls import reverse
 from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.conf import Conf
-from django_q.models import Failure, OrmQ
+from django_q.models import Failure, OrmQ, Task
 from django_q.signing import SignedPackage
 from django_q.status import Stat
 from django_q.tasks import async_task
 
 from {{ cookiecutter.app_name }}.checks import safe_retry
+from {{ cookiecutter.app_name }}.management.commands.qhealth import progress_problem
 
 from .processes import run_manage, wait_for, wait_until_running
 
@@ -159,3 +161,32 @@ def test_two_clusters_with_a_safe_retry_run_each_task_once(live_env, start_clust
     assert wait_for(all_finished, timeout=60), clusters[0].log() + clusters[1].log()
     for key in keys:
         assert [event for _, event in task_runs.events(key)] == ["start", "finish"], key
+
+
+def queued(lock):
+    return OrmQ.objects.create(key=Conf.CLUSTER_NAME, payload="-", lock=lock)
+
+
+@pytest.mark.django_db
+def test_a_task_held_with_no_result_since_means_results_are_not_saved():
+    now = timezone.now()
+    queued(lock=now + timedelta(seconds=Conf.RETRY - Conf.TIMEOUT - 60))  # taken long ago
+    assert progress_problem(now).startswith("results are not being saved")
+
+
+@pytest.mark.django_db
+def test_tasks_waiting_while_nothing_is_taken_or_finished_mean_a_stuck_queue():
+    now = timezone.now()
+    queued(lock=now - timedelta(seconds=Conf.TIMEOUT + 60))
+    assert progress_problem(now).startswith("the queue is not moving")
+
+
+@pytest.mark.django_db
+def test_a_busy_queue_that_moves_is_healthy():
+    now = timezone.now()
+    queued(lock=now - timedelta(seconds=Conf.TIMEOUT + 60))  # a backlog
+    queued(lock=now + timedelta(seconds=Conf.RETRY - 1))  # taken a second ago
+    Task.objects.create(
+        id="done", name="done", func="x", cluster=Conf.CLUSTER_NAME, started=now, stopped=now
+    )
+    assert progress_problem(now) is None

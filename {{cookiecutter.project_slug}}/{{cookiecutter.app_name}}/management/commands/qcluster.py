@@ -1,0 +1,55 @@
+"""django-q2's `qcluster`, exiting 1 when the cluster broke, so a supervisor restarts it.
+
+Upstream, the command returns once the cluster started and the process then waits for
+the cluster's guard at exit: when the guard dies (SIGKILL, the OOM killer) it exits 0
+and leaves the workers, the monitor and the pusher running with nobody guarding them.
+Here the command waits for the guard itself; if the guard ends with an error (its own
+death, or a dead monitor or pusher: django_q_fixes.py), it kills every process the
+cluster left and exits 1. A stop by SIGTERM or SIGINT still exits 0.
+"""
+
+import ctypes
+import os
+import sys
+
+import psutil
+from django.conf import settings
+from django.core.management.base import CommandError
+from django_q.cluster import Cluster
+from django_q.management.commands import qcluster
+
+# prctl(PR_SET_CHILD_SUBREAPER): processes orphaned by the guard become ours to stop.
+PR_SET_CHILD_SUBREAPER = 36
+
+
+class Command(qcluster.Command):
+    def handle(self, *args, **options):
+        if options.get("run_once"):
+            return super().handle(*args, **options)
+        settings.SECRET_KEY  # noqa: B018  (signing needs it: fail before starting)
+        if options.get("cluster_name"):
+            os.environ["Q_CLUSTER_NAME"] = options["cluster_name"]
+        become_subreaper()
+        cluster = Cluster()
+        cluster.start()
+        cluster.sentinel.join()
+        if cluster.sentinel.exitcode:
+            stop_left_processes()
+            raise CommandError(
+                f"the cluster's guard exited with code {cluster.sentinel.exitcode} after "
+                "a process of the cluster died; exiting so that it is restarted whole."
+            )
+        return None
+
+
+def become_subreaper():
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def stop_left_processes():
+    for process in psutil.Process(os.getpid()).children(recursive=True):
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
