@@ -45,8 +45,14 @@ def test_real_cluster_runs_echo_test(live_env, start_cluster, queued_tasks):
 
 
 def cluster_processes(cluster):
-    """{"guard": pid, "monitor": pid, "pusher": pid} of a running cluster, from its stats."""
-    stat = wait_for(lambda: next(iter(Stat.get_all()), None), timeout=20)
+    """{"guard": pid, "monitor": pid, "pusher": pid} of a running cluster, from its stats
+    (those of a cluster of an earlier test may still be there: they have its pid)."""
+
+    def stat_of_this_cluster():
+        stats = [stat for stat in Stat.get_all() if stat.pid == cluster.pid]
+        return stats[0] if stats and stats[0].monitor and stats[0].pusher else None
+
+    stat = wait_for(stat_of_this_cluster, timeout=20)
     assert stat, cluster.log()
     return {"guard": stat.sentinel, "monitor": stat.monitor, "pusher": stat.pusher}
 
