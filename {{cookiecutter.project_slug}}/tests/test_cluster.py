@@ -6,7 +6,9 @@ import signal
 
 import psutil
 import pytest
+from django_q.brokers import get_broker
 from django_q.status import Stat
+from django_q.tasks import async_task
 
 from .processes import run_manage, wait_for, wait_until_running
 
@@ -81,3 +83,32 @@ def leftover_processes(session_id):
         except (ProcessLookupError, psutil.NoSuchProcess):
             pass
     return left
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signal_to", ["group", "main process"])
+def test_sigterm_finishes_the_running_task_and_returns_the_others(
+    live_env, start_cluster, task_runs, signal_to
+):
+    # One worker, two tasks taken ahead: honcho (Ctrl-C) and systemd signal the group.
+    timing = {"DJANGO_Q_WORKERS": "1", "DJANGO_Q_QUEUE_LIMIT": "2", "DJANGO_Q_TIMEOUT": "10"}
+    cluster = start_cluster(**timing)
+    wait_until_running(cluster)
+    for key in ("running", "waiting-1", "waiting-2"):
+        async_task("tests.tasks.sleep_and_record", key, 2)
+    assert wait_for(lambda: task_runs.count("running", "start"), timeout=20), cluster.log()
+    if signal_to == "group":
+        os.killpg(cluster.pid, signal.SIGTERM)
+    else:
+        os.kill(cluster.pid, signal.SIGTERM)
+
+    assert cluster.popen.wait(timeout=10 + 5 + 10) == 0, cluster.log()
+    assert [event for _, event in task_runs.events("running")] == ["start", "finish"]
+    assert task_runs.count("waiting-1") == task_runs.count("waiting-2") == 0
+    assert get_broker().queue_size() == 2, cluster.log()  # back, and free to take now
+    assert wait_for(lambda: not leftover_processes(cluster.pid), timeout=10)
+
+    start_cluster(**timing)
+    done = ("waiting-1", "waiting-2")
+    assert wait_for(lambda: all(task_runs.count(key, "finish") for key in done), timeout=30)
+    assert task_runs.count() == 2 + 4

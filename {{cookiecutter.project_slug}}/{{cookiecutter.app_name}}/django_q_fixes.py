@@ -1,19 +1,31 @@
 """Workarounds for bugs of django-q2 1.11.1, applied once by apps.py.
 
-Each names the bug. tests/test_django_q_fixes.py reproduces the get_stats bug on the
-unpatched code, so that test fails, and says to remove the workaround, once django-q2
-fixes it; tests/test_cluster.py kills a monitor and a pusher with SIGKILL.
+- Broker.get_stats skips the cluster listed after an expired one (qhealth then sees
+  no cluster): tests/test_django_q_fixes.py reproduces it on the unpatched code, so
+  that test fails, and says to remove the workaround, once django-q2 fixes it.
+- A dead monitor or pusher is replaced by one that never works (reincarnate).
+- A SIGTERM to the process group kills the cluster mid-task, and a stopping cluster
+  runs every task it took ahead first (spawn_cluster, stop).
+tests/test_cluster.py kills the cluster's processes and stops it with real signals.
 """
 
 import os
+import queue
+import signal
+import threading
 
+from django.utils import timezone
 from django_q.brokers import Broker
 from django_q.cluster import Sentinel
 from django_q.conf import Conf, logger
+from django_q.models import OrmQ
+from django_q.signing import SignedPackage
 
 # The unpatched methods, kept for the tests that reproduce their bugs.
 UPSTREAM_GET_STATS = Broker.get_stats
 UPSTREAM_REINCARNATE = Sentinel.reincarnate
+UPSTREAM_SPAWN_CLUSTER = Sentinel.spawn_cluster
+UPSTREAM_STOP = Sentinel.stop
 
 # The exit code of a cluster's guard that stopped it after a sudden death.
 SUDDEN_DEATH_EXIT_CODE = 3
@@ -51,6 +63,8 @@ def reincarnate(self, process):
     the dead cluster held are delivered again after `retry` seconds (ORM broker).
     """
     if process not in (self.monitor, self.pusher):
+        if process.timer.value == 0 and process.is_alive():
+            process.kill()  # timed out: SIGTERM is ignored (spawn_cluster)
         return UPSTREAM_REINCARNATE(self, process)
     role = "monitor" if process == self.monitor else "pusher"
     logger.critical(
@@ -64,6 +78,76 @@ def reincarnate(self, process):
     os._exit(SUDDEN_DEATH_EXIT_CODE)
 
 
+def spawn_cluster(self):
+    """Sentinel.spawn_cluster with SIGTERM ignored by the guard and its processes.
+
+    Upstream, a SIGTERM to the whole process group (honcho on Ctrl-C, systemd's default
+    KillMode) kills the guard, the workers mid-task and the monitor at once, while
+    the main process waits for them. Ignoring it, only the main process acts on it, and
+    asks the guard to stop the cluster in order (stop below).
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    return UPSTREAM_SPAWN_CLUSTER(self)
+
+
+def stop(self):
+    """Sentinel.stop that returns the tasks not started yet, and bounds the wait.
+
+    Upstream, a stopping cluster first runs every task it had taken ahead (up to
+    queue_limit), and waits for a running task however long it runs. Here the tasks
+    not started go back to the queue at once, each worker finishes the task it runs,
+    and after timeout + 5 s the workers still running are killed (with the ORM broker
+    their tasks run again after `retry`).
+    """
+    self.event_out.set()
+    returned = 0
+    while self.pusher.is_alive():  # it may wait for room to put the task it took
+        returned += return_tasks_not_started(self.task_queue, self.broker)
+    returned += return_tasks_not_started(self.task_queue, self.broker)
+    if returned:
+        logger.info("returned %d task(s) not started yet to the queue", returned)
+    # Upstream puts a STOP in the bounded queue for each worker of the pool: only for
+    # live ones, or it waits forever for room.
+    self.pool[:] = [process for process in self.pool if process.is_alive()]
+    watchdog = threading.Timer(
+        (self.timeout or Conf.TIMEOUT or 0) + 5, kill_workers_still_running, [self.pool]
+    )
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        return UPSTREAM_STOP(self)
+    finally:
+        watchdog.cancel()
+
+
+def kill_workers_still_running(pool):
+    for process in list(pool):
+        if process.is_alive():
+            logger.warning("killing %s: its task outlived the stop", process.name)
+            process.kill()
+
+
+def return_tasks_not_started(task_queue, broker):
+    """Take the tasks waiting in the cluster's memory back to the broker; return how many."""
+    returned = 0
+    while True:
+        try:
+            task = task_queue.get(timeout=0.2)
+        except queue.Empty:
+            return returned
+        if not isinstance(task, dict):
+            continue
+        ack_id = task.pop("ack_id", None)
+        task.pop("cluster", None)
+        if Conf.ORM:
+            OrmQ.objects.using(Conf.ORM).filter(pk=ack_id).update(lock=timezone.now())
+        else:
+            broker.enqueue(SignedPackage.dumps(task))
+        returned += 1
+
+
 def apply():
     Broker.get_stats = get_stats
     Sentinel.reincarnate = reincarnate
+    Sentinel.spawn_cluster = spawn_cluster
+    Sentinel.stop = stop
