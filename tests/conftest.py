@@ -113,21 +113,27 @@ def service_unavailable(server, reason):
 
 
 @pytest.fixture
-def postgres_database_url():
-    """A fresh PostgreSQL database for one test (dropped after, with its test_ twin)."""
+def postgres_admin():
+    """An autocommit connection to the PostgreSQL server, as its administrator."""
     psycopg = pytest.importorskip("psycopg")
     try:
         admin = psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=5)
     except psycopg.Error as exc:
         service_unavailable(f"PostgreSQL at {POSTGRES_URL}", exc)
+    with admin:
+        yield admin
+
+
+@pytest.fixture
+def postgres_database_url(postgres_admin):
+    """A fresh PostgreSQL database for one test (dropped after, with its test_ twin)."""
     name = f"tpl_{uuid.uuid4().hex[:12]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
+    postgres_admin.execute(f'CREATE DATABASE "{name}"')
     try:
         yield urlunsplit(urlsplit(POSTGRES_URL)._replace(path=f"/{name}"))
     finally:
         for database in (name, f"test_{name}"):
-            admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        admin.close()
+            postgres_admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
 @pytest.fixture

@@ -4,9 +4,7 @@ import getpass
 import sqlite3
 import uuid
 
-import pytest
-
-from .conftest import POSTGRES_URL, bake_ok, manage, service_unavailable
+from .conftest import bake_ok, manage, service_unavailable
 
 MIGRATED = "SELECT COUNT(*) FROM django_migrations"
 
@@ -22,17 +20,6 @@ def test_sqlite_bake_migrates_its_own_file_not_the_shells(cookies, monkeypatch, 
         assert database.execute(MIGRATED).fetchone()[0] > 0
     finally:
         database.close()
-
-
-@pytest.fixture
-def postgres_admin():
-    psycopg = pytest.importorskip("psycopg")
-    try:
-        admin = psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=5)
-    except psycopg.Error as exc:
-        service_unavailable(f"PostgreSQL at {POSTGRES_URL}", exc)
-    with admin:
-        yield admin
 
 
 def test_postgresql_bake_migrates_the_database_of_its_env_file(
