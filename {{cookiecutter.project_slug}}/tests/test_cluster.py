@@ -10,6 +10,8 @@ from django_q.brokers import get_broker
 from django_q.status import Stat
 from django_q.tasks import async_task
 
+from {{ cookiecutter.app_name }}.checks import safe_retry
+
 from .processes import run_manage, wait_for, wait_until_running
 
 
@@ -91,7 +93,12 @@ def test_sigterm_finishes_the_running_task_and_returns_the_others(
     live_env, start_cluster, task_runs, signal_to
 ):
     # One worker, two tasks taken ahead: honcho (Ctrl-C) and systemd signal the group.
-    timing = {"DJANGO_Q_WORKERS": "1", "DJANGO_Q_QUEUE_LIMIT": "2", "DJANGO_Q_TIMEOUT": "10"}
+    timing = {
+        "DJANGO_Q_WORKERS": "1",
+        "DJANGO_Q_QUEUE_LIMIT": "2",
+        "DJANGO_Q_TIMEOUT": "10",
+        "DJANGO_Q_RETRY": str(safe_retry(timeout=10, queue_limit=2, workers=1)),
+    }
     cluster = start_cluster(**timing)
     wait_until_running(cluster)
     for key in ("running", "waiting-1", "waiting-2"):

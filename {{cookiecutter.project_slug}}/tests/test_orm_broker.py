@@ -20,7 +20,7 @@ from django_q.status import Stat
 from django_q.tasks import async_task
 
 from {{ cookiecutter.app_name }}.checks import safe_retry
-from {{ cookiecutter.app_name }}.management.commands.qhealth import progress_problem
+from {{ cookiecutter.app_name }}.management.commands.qhealth import SLACK, progress_problem
 
 from .processes import run_manage, wait_for, wait_until_running
 
@@ -170,7 +170,8 @@ def queued(lock):
 @pytest.mark.django_db
 def test_a_task_held_with_no_result_since_means_results_are_not_saved():
     now = timezone.now()
-    queued(lock=now + timedelta(seconds=Conf.RETRY - Conf.TIMEOUT - 60))  # taken long ago
+    limit = Conf.TIMEOUT + SLACK  # held longer than any task runs, and still locked:
+    queued(lock=now + timedelta(seconds=(Conf.RETRY - limit) / 2))
     assert progress_problem(now).startswith("results are not being saved")
 
 

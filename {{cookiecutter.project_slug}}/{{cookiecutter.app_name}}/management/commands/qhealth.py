@@ -9,8 +9,9 @@ from django_q.status import Stat
 
 ALIVE = {str(Conf.STARTING), str(Conf.WORKING), str(Conf.IDLE)}
 # Within timeout + 5 s every running task has finished or been killed, and either way
-# its result is saved; 10 s more for a loaded machine.
-SLACK = 15
+# its result is saved; 5 s more for a loaded machine. (Below the smallest retry the
+# template accepts, so a task held too long is seen before its lock expires.)
+SLACK = 10
 
 
 class Command(BaseCommand):
