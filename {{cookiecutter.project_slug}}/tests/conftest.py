@@ -44,6 +44,16 @@ def database_env(transactional_db):
 {%- endif %}
 
 
+@pytest.fixture(autouse=True)
+def static_files_without_collectstatic(settings):
+    """The tests render pages with the static files where they are, not collected
+    (with DJANGO_DEBUG off, settings.py asks for collected ones)."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
 @pytest.fixture
 def live_env(database_env):
     """Environment variables that point manage.py subprocesses at the test database.

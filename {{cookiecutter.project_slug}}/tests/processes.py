@@ -61,8 +61,13 @@ class Process:
         return self.log_path.read_text(errors="replace")
 
 
-def start_manage(*args, log_path=None, python=sys.executable, cwd=BASE_DIR, env=None):
-    """Start `python manage.py ARGS` in a new session (so a process group of its own).
+def start_manage(*args, python=sys.executable, **kwargs):
+    """Start `python manage.py ARGS`; see start_command() for the other arguments."""
+    return start_command([python, "manage.py", *args], **kwargs)
+
+
+def start_command(args, log_path=None, cwd=BASE_DIR, env=None):
+    """Start a command in a new session (so a process group of its own).
 
     Its output goes to log_path, or nowhere when log_path is None. Stop it with
     stop_process_group(), whatever happens in between.
@@ -70,7 +75,7 @@ def start_manage(*args, log_path=None, python=sys.executable, cwd=BASE_DIR, env=
     output = open(log_path, "wb") if log_path else subprocess.DEVNULL
     try:
         popen = subprocess.Popen(
-            [str(python), "manage.py", *map(str, args)],
+            [str(arg) for arg in args],
             cwd=cwd,
             env=command_env(env),
             stdout=output,

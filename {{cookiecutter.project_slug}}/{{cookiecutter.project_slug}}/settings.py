@@ -220,15 +220,22 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=BASE_DIR / "staticfiles")
 
 
-# Security (production)
+# Production (DEBUG off)
 # ------------------------------------------------------------------------------
-# With DEBUG off, `check --deploy` passes; a proxy that terminates TLS must send
-# X-Forwarded-Proto.
+# `check --deploy` passes; a proxy that terminates TLS must send X-Forwarded-Proto.
 
 if not DEBUG:
+    # gunicorn serves the app, WhiteNoise the files collectstatic wrote, compressed
+    # and under hashed names cached for ever (docs/operations.md). runserver serves
+    # them itself in development.
+    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+    STORAGES = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    }
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
     SESSION_COOKIE_SECURE = True
