@@ -205,7 +205,7 @@ def show_a_task_runs(processes, python):
 
 
 def next_steps(project_dir, has_venv, migrated):
-    lines = ["", "Done. Next steps:", f"  cd {project_dir.name}"]
+    lines = ["", "Done. Next steps:", f"  cd {project_dir}"]
     if has_venv:
         lines.append(f"  source {VENV_DIR}/bin/activate")
     else:

@@ -178,6 +178,7 @@ def test_variables_of_the_shell_do_not_reach_the_project():
 
 def test_next_steps_name_the_commands(tmp_path):
     text = post_gen_project.next_steps(tmp_path, has_venv=True, migrated=True)
+    assert f"  cd {tmp_path}\n" in text  # a path that works from anywhere
     assert "source .venv/bin/activate" in text
     assert "honcho start" in text
     assert "python manage.py qping" in text

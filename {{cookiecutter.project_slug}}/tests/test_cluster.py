@@ -119,3 +119,10 @@ def test_sigterm_finishes_the_running_task_and_returns_the_others(
     done = ("waiting-1", "waiting-2")
     assert wait_for(lambda: all(task_runs.count(key, "finish") for key in done), timeout=30)
     assert task_runs.count() == 2 + 4
+
+
+@pytest.mark.slow
+def test_the_cluster_logs_each_task(live_env, start_cluster):
+    cluster = start_cluster()
+    async_task("math.floor", 1.5)
+    assert wait_for(lambda: "Processed 'math.floor'" in cluster.log(), timeout=20), cluster.log()

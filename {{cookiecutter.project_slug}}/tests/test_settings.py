@@ -27,18 +27,29 @@ def test_successes_are_pruned_by_the_project_not_by_django_q2():
 
 
 @pytest.mark.parametrize(("debug", "level"), [("True", "DEBUG"), ("False", "INFO")])
-def test_django_q_logger_level_follows_debug(debug, level):
-    script = (
-        "import logging\n"
-        "logger = logging.getLogger('django-q')\n"
-        "print(logging.getLevelName(logger.level), logger.propagate,"
-        " [type(h).__name__ for h in logger.handlers])\n"
-    )
+def test_the_cluster_logs_tasks_at_a_level_that_follows_debug(debug, level):
+    script = "from django.conf import settings\nprint(settings.TASK_LOG_LEVEL)\n"
     completed = run_manage(
         "shell", "--no-imports", "-c", script, env={**PRODUCTION_ENV, "DJANGO_DEBUG": debug}
     )
     assert completed.returncode == 0, completed.stderr
-    assert completed.stdout.strip() == f"{level} False ['StreamHandler']"
+    assert completed.stdout.strip() == level
+
+
+def test_a_shell_that_enqueues_prints_no_django_q_lines(live_env):
+    script = (
+        "import logging\n"
+        "from django_q.tasks import async_task\n"
+        "logger = logging.getLogger('django-q')\n"
+        "print(logging.getLevelName(logger.level), logger.propagate,"
+        " [type(h).__name__ for h in logger.handlers])\n"
+        "async_task('math.floor', 1.5)\n"
+    )
+    env = {**PRODUCTION_ENV, **live_env}  # the test database
+    completed = run_manage("shell", "--no-imports", "-c", script, env=env)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "WARNING False ['StreamHandler']"
+    assert "[django-q]" not in completed.stderr
 
 
 def test_missing_secret_key_with_debug_off_fails_clearly():

@@ -18,6 +18,7 @@ from {{ cookiecutter.app_name }}.tasks import (
 @pytest.mark.django_db
 def test_echo_test_runs_in_sync_mode_and_logs(caplog):
     logger = logging.getLogger("django-q")
+    caplog.set_level(logging.INFO, logger="django-q")  # as in the cluster
     logger.addHandler(caplog.handler)  # "django-q" does not propagate to the root logger
     try:
         task_id = async_task(echo_test, "hello", sync=True)

@@ -173,7 +173,9 @@ TASK_SUCCESS_LIMIT = env.int("DJANGO_TASK_SUCCESS_LIMIT", default={{ cookiecutte
 
 # Logging
 # ------------------------------------------------------------------------------
-# django-q2 logs to "django-q": a hyphen, "django_q" is the package.
+# django-q2 logs to "django-q": a hyphen, "django_q" is the package. Outside the
+# cluster (a shell, qping, the web) only its warnings show; `manage.py qcluster`
+# logs each task, at TASK_LOG_LEVEL.
 
 LOGGING = {
     "version": 1,
@@ -193,11 +195,12 @@ LOGGING = {
     "loggers": {
         "django-q": {
             "handlers": ["django_q_console"],
-            "level": "DEBUG" if DEBUG else "INFO",
+            "level": "WARNING",
             "propagate": False,
         },
     },
 }
+TASK_LOG_LEVEL = "DEBUG" if DEBUG else "INFO"
 
 
 # Passwords

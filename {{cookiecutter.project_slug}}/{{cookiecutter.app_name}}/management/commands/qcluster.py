@@ -5,10 +5,12 @@ the cluster's guard at exit: when the guard dies (SIGKILL, the OOM killer) it ex
 and leaves the workers, the monitor and the pusher running with nobody guarding them.
 Here the command waits for the guard itself; if the guard ends with an error (its own
 death, or a dead monitor or pusher: django_q_fixes.py), it kills every process the
-cluster left and exits 1. A stop by SIGTERM or SIGINT still exits 0.
+cluster left and exits 1. A stop by SIGTERM or SIGINT still exits 0. It also raises
+the "django-q" logger to TASK_LOG_LEVEL, which only the cluster uses.
 """
 
 import ctypes
+import logging
 import os
 import sys
 
@@ -24,6 +26,8 @@ PR_SET_CHILD_SUBREAPER = 36
 
 class Command(qcluster.Command):
     def handle(self, *args, **options):
+        # Only the cluster logs each task: elsewhere "django-q" shows warnings only.
+        logging.getLogger("django-q").setLevel(settings.TASK_LOG_LEVEL)
         if options.get("run_once"):
             return super().handle(*args, **options)
         settings.SECRET_KEY  # noqa: B018  (signing needs it: fail before starting)
