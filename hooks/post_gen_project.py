@@ -2,8 +2,9 @@
 use, write .env, make the virtualenv, migrate, show a task running, print next steps.
 
 Each step prints one status line first, so a user sees where it is and where it
-failed. A step that fails says in one line what was wrong and exits 1. Commands run
-through the project's own process helpers (tests/processes.py).
+failed. A step that fails says in one line what was wrong and exits 1, except a failed
+migration: it keeps the project and prints the command to retry. Commands run through
+the project's own process helpers (tests/processes.py).
 """
 
 import importlib.util
@@ -153,13 +154,16 @@ def can_run_project(python, answers):
     return completed.returncode == 0
 
 
+def last_line(completed):
+    """The last line a failed command printed (its error, usually), or its exit code."""
+    lines = (completed.stderr or completed.stdout).strip().splitlines()
+    return lines[-1] if lines else f"exit {completed.returncode}"
+
+
 def database_problem(processes, python):
     """None when the project's database answers, else the error's last line."""
     completed = processes.run_manage("shell", "--no-imports", "-c", PROBE_DATABASE, python=python)
-    if completed.returncode == 0:
-        return None
-    lines = (completed.stderr or completed.stdout).strip().splitlines()
-    return lines[-1] if lines else f"exit {completed.returncode}"
+    return None if completed.returncode == 0 else last_line(completed)
 
 
 def isolate_from_the_shell(environ=os.environ):
@@ -175,10 +179,8 @@ def migrate(processes, python, project_dir):
     completed = processes.run_manage("migrate", "--noinput", python=python, timeout=None)
     if completed.returncode == 0:
         return True
-    lines = (completed.stderr or completed.stdout).strip().splitlines()
-    reason = lines[-1] if lines else f"exit {completed.returncode}"
     print(
-        f"ERROR: `manage.py migrate` failed: {reason}\n"
+        f"ERROR: `manage.py migrate` failed: {last_line(completed)}\n"
         f"  The project is in {project_dir}; fix the cause, then migrate again:\n"
         f"  cd {project_dir} && {python} manage.py migrate",
         file=sys.stderr,

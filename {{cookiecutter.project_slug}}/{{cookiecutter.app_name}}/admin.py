@@ -2,8 +2,8 @@
 
 Importing django_q.admin registers django-q2's own classes; the failed and
 successful tasks are replaced here, with each action gated on the permissions it
-needs. The other pages (scheduled tasks, and queued
-tasks when the broker is the database) keep django-q2's admin.
+needs. The other pages (scheduled tasks, and queued tasks when the broker is the
+database) keep django-q2's admin.
 https://django-q2.readthedocs.io/en/master/admin.html
 """
 
