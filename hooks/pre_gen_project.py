@@ -31,6 +31,10 @@ WHOLE_NUMBERS = {
     "task_success_limit": (1, 10**9),
 }
 
+# The Django versions a project can start on, and the oldest Python each runs on
+# (local_extensions.py picks the default from the same table).
+DJANGO_VERSIONS = {"6.1": (3, 12), "5.2": (3, 10)}
+
 # Longest names that keep every generated line within ruff's 100 characters (and a
 # PostgreSQL database name, test_ prefix included, within its 63).
 MAX_LENGTHS = {"project_name": 60, "project_slug": 30, "app_name": 30}
@@ -68,6 +72,11 @@ DEPENDENCIES = {
     "honcho",
     "selenium",
     "ruff",
+    "django_tasks",
+    "django_stubs_ext",
+    "typing_extensions",
+    "gunicorn",
+    "whitenoise",
 }
 RESERVED_NAMES = set(sys.stdlib_module_names) | DEPENDENCIES | {"test", "tests", "manage"}
 # Labels of Django's own apps: a second app with one of them cannot be installed.
@@ -135,6 +144,20 @@ def validate_app_name(answers):
     return identifier_problem("app_name", app_name)
 
 
+def validate_django_version(answers, python=sys.version_info):
+    version = str(answers["django_version"]).strip()
+    if version not in DJANGO_VERSIONS:
+        return f"django_version {version!r} is not one of {', '.join(DJANGO_VERSIONS)}."
+    oldest = DJANGO_VERSIONS[version]
+    if tuple(python[:2]) < oldest:
+        return (
+            f"django_version {version} needs Python {'.'.join(map(str, oldest))} or newer; "
+            f"this is Python {'.'.join(map(str, python[:3]))}: run cookiecutter with a newer "
+            "Python, or answer an older version."
+        )
+    return None
+
+
 def whole_number(value):
     """The int an answer spells in ASCII digits without a leading zero, else None."""
     text = str(value).strip()
@@ -195,6 +218,7 @@ VALIDATORS = (
     validate_project_name,
     validate_project_slug,
     validate_app_name,
+    validate_django_version,
     validate_whole_numbers,
     validate_retry,
 )

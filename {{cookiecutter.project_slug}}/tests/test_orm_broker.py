@@ -21,6 +21,8 @@ from django_q.tasks import async_task
 
 from {{ cookiecutter.app_name }}.checks import safe_retry
 from {{ cookiecutter.app_name }}.management.commands.qhealth import SLACK, progress_problem
+from {{ cookiecutter.app_name }}.task_backend import TaskResultStatus
+from {{ cookiecutter.app_name }}.tasks import DeliberateFailure, fail_on_purpose
 
 from .processes import run_manage, wait_for, wait_until_running
 
@@ -191,3 +193,19 @@ def test_a_busy_queue_that_moves_is_healthy():
         id="done", name="done", func="x", cluster=Conf.CLUSTER_NAME, started=now, stopped=now
     )
     assert progress_problem(now) is None
+
+
+@pytest.mark.slow
+def test_a_standard_task_that_failed_and_will_be_retried_is_ready(monkeypatch, start_cluster):
+    monkeypatch.setattr(Conf, "MAX_ATTEMPTS", 3)
+    start_cluster(DJANGO_Q_MAX_ATTEMPTS="3")
+    result = fail_on_purpose.enqueue("disk full")
+
+    def failed_once():
+        result.refresh()
+        return result.errors
+
+    assert wait_for(failed_once, timeout=30)
+    assert result.status == TaskResultStatus.READY  # delivered again after `retry`
+    assert result.errors[0].exception_class is DeliberateFailure
+    assert result.attempts == 1

@@ -44,7 +44,7 @@ def test_clear_expired_sessions_deletes_only_expired_ones():
     Session.objects.filter(session_key=expired.session_key).update(
         expire_date=timezone.now() - timedelta(days=1)
     )
-    assert clear_expired_sessions() == 1
+    assert clear_expired_sessions.call() == 1
     assert Session.objects.count() == 2
 
 

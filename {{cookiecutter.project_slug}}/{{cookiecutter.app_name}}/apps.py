@@ -9,9 +9,9 @@ class {{ cookiecutter.app_name.title().replace('_', '') }}Config(AppConfig):
     name = "{{ cookiecutter.app_name }}"
 
     def ready(self):
-        from django_q.signals import post_execute
+        from django_q.signals import post_execute, post_execute_in_worker, pre_execute
 
-        from . import checks, django_q_fixes{% if cookiecutter.database == "sqlite" %}, sqlite{% endif %}, task_guards
+        from . import checks, django_q_fixes{% if cookiecutter.database == "sqlite" %}, sqlite{% endif %}, task_backend, task_guards
         from .results import prune_successes
 
         django_q_fixes.apply()
@@ -30,3 +30,6 @@ class {{ cookiecutter.app_name.title().replace('_', '') }}Config(AppConfig):
 {%- endif %}
         # Sent by the cluster after it saved each result.
         post_execute.connect(prune_successes, dispatch_uid="prune_successes")
+        # The standard tasks API (task_backend.py): result ids and saved errors.
+        pre_execute.connect(task_backend.prepare_run, dispatch_uid="prepare_run")
+        post_execute_in_worker.connect(task_backend.save_error, dispatch_uid="save_error")

@@ -1,25 +1,30 @@
-"""Background tasks. Enqueue them with django_q.tasks.async_task:
+"""Background tasks, written with Django's standard tasks API (docs/tasks.md):
 
-    from django_q.tasks import async_task
-    async_task("{{ cookiecutter.app_name }}.tasks.echo_test", "hello")
+    from {{ cookiecutter.app_name }}.tasks import echo_test
+    result = echo_test.enqueue("hello")  # a running cluster (`manage.py qcluster`) runs it
+    result.refresh()
+    result.status, result.return_value  # SUCCESSFUL, "Echo: hello"
 
-A running cluster (`python manage.py qcluster`) picks them up.
+django-q2's own API runs them too: async_task("{{ cookiecutter.app_name }}.tasks.echo_test", "hello").
 """
 
 import logging
 
 from django.contrib.sessions.models import Session
-from django.utils import timezone
+from django.db.models.functions import Now
+from {{ cookiecutter.__tasks_package }} import task
 
 logger = logging.getLogger("django-q")
 
 
+@task
 def echo_test(message):
     """Return the message: proves that a cluster runs tasks (see `manage.py qping`)."""
     logger.info("Echo task executed: %s", message)
     return f"Echo: {message}"
 
 
+@task
 def clear_expired_sessions():
     """Delete expired sessions, like `manage.py clearsessions`; return how many.
 
@@ -28,7 +33,7 @@ def clear_expired_sessions():
         "{{ cookiecutter.app_name }}.tasks.clear_expired_sessions", schedule_type="D"
     ).
     """
-    deleted, _ = Session.objects.filter(expire_date__lt=timezone.now()).delete()
+    deleted, _ = Session.objects.filter(expire_date__lt=Now()).delete()
     logger.info("Deleted %d expired sessions", deleted)
     return deleted
 
@@ -37,6 +42,7 @@ class DeliberateFailure(Exception):
     """Raised by fail_on_purpose."""
 
 
+@task
 def fail_on_purpose(reason="deliberate failure"):
     """Always raise: shows the failure policy (retries, then the Failed tasks admin)."""
     raise DeliberateFailure(reason)

@@ -50,6 +50,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_q",
+{%- if cookiecutter.django_version == "5.2" %}
+    # Django's standard tasks API, backported (django.tasks from Django 6.0 on).
+    "django_tasks",
+{%- endif %}
 ]
 
 MIDDLEWARE = [
@@ -169,6 +173,14 @@ Q_CLUSTER = {
 
 # Successful tasks kept in the database; failures are always kept.
 TASK_SUCCESS_LIMIT = env.int("DJANGO_TASK_SUCCESS_LIMIT", default={{ cookiecutter.task_success_limit }})
+
+# Django's standard tasks API (@task, .enqueue()) runs on the same cluster:
+# {{ cookiecutter.app_name }}/task_backend.py, docs/tasks.md.
+TASKS = {
+    "default": {
+        "BACKEND": "{{ cookiecutter.app_name }}.task_backend.DjangoQBackend",
+    },
+}
 
 
 # Logging

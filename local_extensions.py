@@ -1,0 +1,26 @@
+"""Jinja extension for cookiecutter.json: defaults that depend on the running Python.
+
+cookiecutter (and cruft) import it from the template's folder ("_extensions").
+"""
+
+import sys
+
+from jinja2.ext import Extension
+
+# The Django versions a project can start on, newest first, and the oldest Python
+# each runs on. hooks/pre_gen_project.py refuses the others (a test keeps the two
+# tables equal).
+DJANGO_VERSIONS = {"6.1": (3, 12), "5.2": (3, 10)}
+
+
+def newest_django(python=sys.version_info):
+    """The newest Django version this Python runs."""
+    return next(version for version, oldest in DJANGO_VERSIONS.items() if python >= oldest)
+
+
+class DjangoVersions(Extension):
+    """Gives cookiecutter.json `newest_django`: the default django_version."""
+
+    def __init__(self, environment):
+        super().__init__(environment)
+        environment.globals["newest_django"] = newest_django()
