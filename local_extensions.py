@@ -18,9 +18,17 @@ def newest_django(python=sys.version_info):
     return next(version for version, oldest in DJANGO_VERSIONS.items() if python >= oldest)
 
 
+def oldest_python(django_version):
+    """The oldest Python a Django version runs on, as "3.12"; "" for another version."""
+    oldest = DJANGO_VERSIONS.get(str(django_version).strip())
+    return ".".join(map(str, oldest)) if oldest else ""
+
+
 class DjangoVersions(Extension):
-    """Gives cookiecutter.json `newest_django`: the default django_version."""
+    """Gives cookiecutter.json `newest_django` (the default django_version) and the
+    `oldest_python` filter."""
 
     def __init__(self, environment):
         super().__init__(environment)
         environment.globals["newest_django"] = newest_django()
+        environment.filters["oldest_python"] = oldest_python

@@ -21,7 +21,10 @@ from pathlib import Path
 RENDERED_ANSWERS = r"""{{ cookiecutter | tojson }}"""
 
 VENV_DIR = ".venv"
-REQUIREMENTS = "requirements-dev.txt"
+# pip reads dependency groups from pyproject.toml since 25.1; a new venv's may be older.
+UPGRADE_PIP = ("install", "--upgrade", "pip>=25.1")
+INSTALL_DEPENDENCIES = ("install", "-e", ".", "--group", "dev")
+INSTALL_BY_HAND = "pip install --upgrade 'pip>=25.1' && pip install -e . --group dev"
 # Variables of the user's shell that settings.py would read before the new .env (every
 # DJANGO_* one too): removed, so the new project migrates its own database.
 SHELL_VARIABLES = ("DATABASE_URL", "REDIS_URL")
@@ -32,8 +35,9 @@ UNUSED_FILES = {
         "postgresql": ("{app}/sqlite.py", "tests/test_sqlite.py", "docs/sqlite.md"),
     },
     "broker": {
-        "orm": ("tests/test_redis_broker.py", "docs/broker-redis.md"),
+        "orm": ("{app}/broker_redis.py", "tests/test_redis_broker.py", "docs/broker-redis.md"),
         "redis": (
+            "{app}/broker_orm.py",
             "{app}/migrations/0001_create_cache_table.py",
             "tests/test_orm_broker.py",
             "docs/broker-orm.md",
@@ -123,16 +127,15 @@ def create_virtualenv(project_dir):
     except Exception as exc:  # venv raises subprocess and OS errors alike
         fail(f"could not create {VENV_DIR}: {exc}")
     python = venv_python(project_dir)
-    step(f"Installing {REQUIREMENTS} into {VENV_DIR}/ (pip's output follows)")
-    completed = subprocess.run(
-        [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-r", REQUIREMENTS],
-        cwd=project_dir,
-    )
-    if completed.returncode != 0:
-        fail(
-            f"pip could not install {REQUIREMENTS} (exit {completed.returncode}, output above); "
-            "generate again with create_virtualenv=no and install them yourself."
-        )
+    step(f"Installing the dependencies of pyproject.toml into {VENV_DIR}/ (pip's output follows)")
+    for arguments in (UPGRADE_PIP, INSTALL_DEPENDENCIES):
+        pip = [str(python), "-m", "pip", *arguments, "--disable-pip-version-check"]
+        completed = subprocess.run(pip, cwd=project_dir)
+        if completed.returncode != 0:
+            fail(
+                f"`pip {' '.join(arguments)}` failed (exit {completed.returncode}, output "
+                "above); generate again with create_virtualenv=no and install them yourself."
+            )
     return python
 
 
@@ -212,7 +215,7 @@ def next_steps(project_dir, has_venv, migrated):
         lines.append(f"  source {VENV_DIR}/bin/activate")
     else:
         lines.append(f"  python -m venv {VENV_DIR} && source {VENV_DIR}/bin/activate")
-        lines.append(f"  pip install -r {REQUIREMENTS}")
+        lines.append(f"  {INSTALL_BY_HAND}")
     if not migrated:
         lines.append("  python manage.py migrate")
     lines += [

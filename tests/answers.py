@@ -42,11 +42,16 @@ ONLY_FOR = {
     ("database", "sqlite"): ("{app}/sqlite.py", "tests/test_sqlite.py", "docs/sqlite.md"),
     ("database", "postgresql"): ("docs/postgresql.md",),
     ("broker", "orm"): (
+        "{app}/broker_orm.py",
         "{app}/migrations/0001_create_cache_table.py",
         "tests/test_orm_broker.py",
         "docs/broker-orm.md",
     ),
-    ("broker", "redis"): ("tests/test_redis_broker.py", "docs/broker-redis.md"),
+    ("broker", "redis"): (
+        "{app}/broker_redis.py",
+        "tests/test_redis_broker.py",
+        "docs/broker-redis.md",
+    ),
 }
 
 # What the template's tests never do: make a virtualenv (the test interpreter has

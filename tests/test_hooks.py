@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+import local_extensions
 from hooks import post_gen_project, pre_gen_project
 
 from .answers import NO_VIRTUALENV
@@ -20,6 +21,7 @@ VALID_ANSWERS = {
     "project_name": "My Project",
     "project_slug": "my_project",
     "app_name": "core",
+    "django_version": "5.2",
     "database": "sqlite",
     "broker": "orm",
     "q_workers": "2",
@@ -73,6 +75,7 @@ REFUSED = {
         {"project_name": "Tab\tName", "project_slug": "tab"},
         "control characters",
     ),
+    "django-unknown": ({"django_version": "4.2"}, "django_version '4.2' is not one of 6.1, 5.2"),
     "name-with-quote": (
         {"project_name": 'My "Quoted" Project', "project_slug": "quoted"},
         "double quotes",
@@ -100,6 +103,34 @@ def test_every_problem_is_reported_on_its_own_line():
 
 def test_valid_answers_have_no_problem():
     assert pre_gen_project.problems(VALID_ANSWERS) == []
+
+
+@pytest.mark.parametrize(
+    ("version", "python", "refused"),
+    [("6.1", (3, 11, 7), True), ("6.1", (3, 12, 1), False), ("5.2", (3, 10, 0), False)],
+)
+def test_django_version_needs_its_python(version, python, refused):
+    message = pre_gen_project.validate_django_version({"django_version": version}, python)
+    assert (message is not None) == refused
+    if refused:
+        assert message == (
+            "django_version 6.1 needs Python 3.12 or newer; this is Python 3.11.7: run "
+            "cookiecutter with a newer Python, or answer an older version."
+        )
+
+
+def test_the_hook_and_the_jinja_extension_offer_the_same_django_versions():
+    assert pre_gen_project.DJANGO_VERSIONS == local_extensions.DJANGO_VERSIONS
+
+
+@pytest.mark.parametrize(
+    ("python", "default"), [((3, 11, 7), "5.2"), ((3, 12, 0), "6.1"), ((3, 13, 0), "6.1")]
+)
+def test_the_default_django_version_is_the_newest_this_python_runs(python, default):
+    assert local_extensions.newest_django(python) == default
+    assert local_extensions.oldest_python(default) == ".".join(
+        map(str, local_extensions.DJANGO_VERSIONS[default])
+    )
 
 
 def test_hooks_import_unrendered():
@@ -143,7 +174,7 @@ def test_without_venv_or_django_migrations_are_skipped_with_instructions(
     run_post_gen(monkeypatch, tmp_path, can_run=False)
     out = capsys.readouterr().out
     assert "Skipping migrations" in out
-    assert "pip install -r requirements-dev.txt" in out
+    assert "pip install -e . --group dev" in out
     assert "python manage.py migrate" in out
     assert (tmp_path / ".env").is_file()
 

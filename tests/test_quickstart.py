@@ -27,6 +27,6 @@ def test_quickstart_command_generates_migrates_and_runs_a_task(tmp_path):
     project = home / "projects" / "my_project"
     assert (project / ".venv" / "bin" / "python").is_file()
     assert (project / "db.sqlite3").is_file()
-    for status in ("Creating virtual environment", "Installing requirements-dev.txt", "Migrating"):
+    for status in ("Creating virtual environment", "Installing the dependencies", "Migrating"):
         assert status in completed.stdout
     assert re.search(r"Echo: ping \(\d+\.\d+ s, task ", completed.stdout), completed.stdout[-3000:]

@@ -7,6 +7,7 @@ the test id. Running the generated suites is in test_suites.py.
 import json
 import re
 import sys
+import tomllib
 
 import pytest
 import yaml
@@ -29,13 +30,25 @@ def project_files(project):
     ]
 
 
+def requirement_name(requirement):
+    return re.split(r"[\[<>=~!; ]", requirement.strip(), maxsplit=1)[0].lower()
+
+
 def requirement_names(path):
     names = set()
     for line in path.read_text().splitlines():
         line = line.split("#", 1)[0].strip()
         if line and not line.startswith("-"):
-            names.add(re.split(r"[\[<>=~!; ]", line, maxsplit=1)[0].lower())
+            names.add(requirement_name(line))
     return names
+
+
+def project_dependencies(project, group=None):
+    """The names in pyproject.toml: the project's dependencies, or a dependency group's."""
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    if group is None:
+        return {requirement_name(line) for line in pyproject["project"]["dependencies"]}
+    return {requirement_name(line) for line in pyproject["dependency-groups"][group]}
 
 
 def q_settings(project):
@@ -81,15 +94,27 @@ def test_files_of_one_answer_exist_only_for_that_answer(rendered):
             assert (rendered.path / relative).exists() == chosen, relative
 
 
-def test_requirements_follow_the_answers(rendered):
-    requirements = requirement_names(rendered.path / "requirements.txt")
-    assert ("psycopg" in requirements) == (rendered.context["database"] == "postgresql")
-    assert ({"redis", "hiredis"} <= requirements) == (rendered.context["broker"] == "redis")
+def test_dependencies_follow_the_answers(rendered):
+    dependencies = project_dependencies(rendered.path)
+    assert ("psycopg" in dependencies) == (rendered.context["database"] == "postgresql")
+    assert ({"redis", "hiredis"} <= dependencies) == (rendered.context["broker"] == "redis")
+    assert ("django-tasks" in dependencies) == (rendered.context["django_version"] == "5.2")
+
+
+def test_pyproject_names_the_django_version_and_its_python(rendered):
+    pyproject = tomllib.loads((rendered.path / "pyproject.toml").read_text())
+    version = rendered.context["django_version"]
+    assert f"Django~={version}.0" in pyproject["project"]["dependencies"]
+    assert f"Framework :: Django :: {version}" in pyproject["project"]["classifiers"]
+    oldest = rendered.context["__python_min"]
+    assert pyproject["project"]["requires-python"] == f">={oldest}"
+    assert pyproject["tool"]["ruff"]["target-version"] == f"py{oldest.replace('.', '')}"
+    assert pyproject["tool"]["uv"]["package"] is False
+    assert not (rendered.path / "requirements.txt").exists()
 
 
 def test_template_test_requirements_cover_the_project(rendered):
-    project = requirement_names(rendered.path / "requirements.txt")
-    project |= requirement_names(rendered.path / "requirements-dev.txt")
+    project = project_dependencies(rendered.path) | project_dependencies(rendered.path, "dev")
     assert project <= requirement_names(TEMPLATE_DIR / "requirements-test.txt")
 
 
@@ -141,17 +166,29 @@ def test_ci_workflow_installs_migrates_checks_and_tests(rendered):
     workflow = yaml.safe_load((rendered.path / ".github" / "workflows" / "ci.yml").read_text())
     steps = workflow["jobs"]["test"]["steps"]
     commands = "\n".join(step.get("run", "") for step in steps)
-    for command in ("pip install -r requirements-dev.txt", "migrate", "check", "pytest"):
+    for command in ("pip install -e . --group dev", "migrate", "check", "pytest"):
         assert command in commands
+    python_versions = workflow["jobs"]["test"]["strategy"]["matrix"]["python-version"]
+    assert python_versions == [rendered.context["__python_min"], "3.13"]
+    actions = {step["uses"].split("@")[0]: step["uses"] for step in steps if "uses" in step}
+    assert actions == {
+        "actions/checkout": "actions/checkout@v6",
+        "actions/setup-python": "actions/setup-python@v6",
+        "actions/upload-artifact": "actions/upload-artifact@v7",
+    }
     assert "${{ runner.temp }}" in steps[-1]["with"]["path"]
 
 
 def test_pre_commit_runs_ruff(rendered):
     hooks = yaml.safe_load((rendered.path / ".pre-commit-config.yaml").read_text())
     assert {hook["id"] for repo in hooks["repos"] for hook in repo["hooks"]} == {
-        "ruff",
+        "ruff-check",
         "ruff-format",
     }
+    # The ruff the pre-commit hook runs is the one the template is tested with.
+    [repo] = hooks["repos"]
+    installed = run([sys.executable, "-m", "ruff", "--version"], cwd=rendered.path).stdout
+    assert repo["rev"] == f"v{installed.split()[-1]}"
 
 
 def test_every_docs_link_points_at_a_doc_and_every_doc_is_linked(rendered):
@@ -190,5 +227,5 @@ def test_default_settings_are_short_and_plain(rendered_projects):
     project = rendered_projects("sqlite-orm")
     lines = (project.path / "my_project" / "settings.py").read_text().splitlines()
     comments = [line for line in lines if line.strip().startswith("#")]
-    assert len(lines) <= 230
+    assert len(lines) <= 235
     assert len(comments) <= 0.2 * len(lines), comments

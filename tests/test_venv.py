@@ -1,10 +1,12 @@
 """create_virtualenv=yes: the project gets its own .venv, migrated, and a task runs."""
 
 import sqlite3
+import sys
+from pathlib import Path
 
 import pytest
 
-from .conftest import manage, processes_of
+from .conftest import bake_ok, manage, processes_of, run
 
 
 @pytest.mark.slow
@@ -31,3 +33,21 @@ def test_virtualenv_is_made_and_a_real_cluster_answers_qping(cookies, tmp_path):
         processes.stop_process_group(cluster)
     assert ping.returncode == 0, ping.stderr + cluster.log()
     assert ping.stdout.startswith("Echo: ping")
+
+
+@pytest.mark.slow
+@pytest.mark.venv
+def test_uv_sync_installs_the_dependencies_and_the_dev_group(cookies):
+    uv = Path(sys.executable).parent / "uv"
+    if not uv.is_file():
+        pytest.skip("uv is not installed (requirements-test.txt installs it)")
+    project = bake_ok(cookies, run_migrations="no").path
+    completed = run([uv, "sync", "--python", sys.executable], cwd=project, timeout=600)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    python = project / ".venv" / "bin" / "python"
+    imports = run(
+        [python, "-c", "import django, django_q, django_tasks, pytest, ruff"], cwd=project
+    )
+    assert imports.returncode == 0, imports.stderr
+    check = manage(project, "check", python=python)
+    assert check.returncode == 0, check.stdout + check.stderr

@@ -54,7 +54,7 @@ def browser(tmp_path):
     try:
         from selenium import webdriver
     except ImportError:
-        missing("selenium is not installed (pip install -r requirements-dev.txt)")
+        missing("selenium is not installed (pip install -e . --group dev)")
     options = webdriver.ChromeOptions()
     options.binary_location = binary
     for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'chromium-profile'}"):

@@ -5,7 +5,9 @@
     result.refresh()
     result.status, result.return_value  # SUCCESSFUL, "Echo: hello"
 
-django-q2's own API runs them too: async_task("{{ cookiecutter.app_name }}.tasks.echo_test", "hello").
+django-q2's own API runs them too:
+
+    async_task("{{ cookiecutter.app_name }}.tasks.echo_test", "hello")
 """
 
 import logging

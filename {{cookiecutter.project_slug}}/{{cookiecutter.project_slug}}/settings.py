@@ -174,13 +174,8 @@ Q_CLUSTER = {
 # Successful tasks kept in the database; failures are always kept.
 TASK_SUCCESS_LIMIT = env.int("DJANGO_TASK_SUCCESS_LIMIT", default={{ cookiecutter.task_success_limit }})
 
-# Django's standard tasks API (@task, .enqueue()) runs on the same cluster:
-# {{ cookiecutter.app_name }}/task_backend.py, docs/tasks.md.
-TASKS = {
-    "default": {
-        "BACKEND": "{{ cookiecutter.app_name }}.task_backend.DjangoQBackend",
-    },
-}
+# Django's standard tasks API (@task, .enqueue()) runs on this cluster: docs/tasks.md.
+TASKS = {"default": {"BACKEND": "{{ cookiecutter.app_name }}.task_backend.DjangoQBackend"}}
 
 
 # Logging

@@ -1,0 +1,142 @@
+"""Both Django versions: 5.2 under this Python (test_suites.py runs those projects),
+6.1 baked and tested under Python 3.13, as a user would: cookiecutter run by that
+Python makes the project's .venv, installs Django 6.1 and migrates.
+
+The interpreters come from `pyenv root` or PATH. With REQUIRE_PYTHONS=1 (set by
+.ci/run) a missing one fails the test instead of skipping it.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from .answers import NO_VIRTUALENV
+from .conftest import TEMPLATE_DIR, run
+
+REQUIRE_PYTHONS = os.environ.get("REQUIRE_PYTHONS") == "1"
+# Minutes: a bake installs the dependencies from the package index.
+BAKE_TIMEOUT = 600
+
+
+def find_python(version):
+    """A working `python<version>`: under `pyenv root`, else on PATH; None if neither."""
+    candidates = []
+    pyenv = shutil.which("pyenv")
+    if pyenv:
+        root = subprocess.run([pyenv, "root"], capture_output=True, text=True).stdout.strip()
+        candidates += sorted(Path(root, "versions").glob(f"{version}.*/bin/python{version}"))
+    if shutil.which(f"python{version}"):
+        candidates.append(Path(shutil.which(f"python{version}")))
+    for candidate in candidates:
+        probe = subprocess.run([candidate, "-c", "import sys; print(sys.version_info[:2])"])
+        if probe.returncode == 0:
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session")
+def python_313():
+    python = find_python("3.13")
+    if python is None:
+        message = "Python 3.13 is not installed (pyenv or PATH)"
+        if REQUIRE_PYTHONS:
+            pytest.fail(f"{message}; REQUIRE_PYTHONS=1 requires it")
+        pytest.skip(message)
+    return python
+
+
+@pytest.fixture(scope="session")
+def cookiecutter_313(python_313, tmp_path_factory):
+    """cookiecutter, installed for Python 3.13."""
+    venv = tmp_path_factory.mktemp("cookiecutter-313") / "venv"
+    run([python_313, "-m", "venv", venv], cwd=venv.parent)
+    installed = run(
+        [venv / "bin" / "python", "-m", "pip", "install", "-q", "cookiecutter>=2.6"],
+        cwd=venv.parent,
+        timeout=BAKE_TIMEOUT,
+    )
+    assert installed.returncode == 0, installed.stderr
+    return venv / "bin" / "cookiecutter"
+
+
+@pytest.fixture(scope="session")
+def project_61(cookiecutter_313, tmp_path_factory):
+    """A project baked by Python 3.13 with django_version=6.1 and every default."""
+    output = tmp_path_factory.mktemp("django-61")
+    completed = run(
+        [
+            cookiecutter_313,
+            "--no-input",
+            TEMPLATE_DIR,
+            "--output-dir",
+            output,
+            "django_version=6.1",
+        ],
+        cwd=output,
+        timeout=BAKE_TIMEOUT,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    return output / "my_project"
+
+
+@pytest.mark.slow
+@pytest.mark.venv
+def test_django_61_project_installs_django_61_on_python_313(project_61):
+    python = project_61 / ".venv" / "bin" / "python"
+    version = run(
+        [python, "-c", "import django, sys; print(django.get_version(), sys.version)"],
+        cwd=project_61,
+    )
+    assert version.stdout.startswith("6.1."), version.stdout + version.stderr
+    assert "3.13." in version.stdout
+    pyproject = tomllib.loads((project_61 / "pyproject.toml").read_text())
+    assert pyproject["project"]["requires-python"] == ">=3.12"
+    assert "Django~=6.1.0" in pyproject["project"]["dependencies"]
+    assert not any("django-tasks" in name for name in pyproject["project"]["dependencies"])
+    assert "Framework :: Django :: 6.1" in pyproject["project"]["classifiers"]
+    assert '"django_tasks"' not in (project_61 / "my_project" / "settings.py").read_text()
+    assert "from django.tasks import task" in (project_61 / "core" / "tasks.py").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.venv
+def test_django_61_project_is_clean_and_its_suite_passes(project_61):
+    python = project_61 / ".venv" / "bin" / "python"
+    for command in (
+        [python, "-W", "error", "manage.py", "check", "--fail-level", "WARNING"],
+        [python, "manage.py", "makemigrations", "--check", "--dry-run"],
+        [project_61 / ".venv" / "bin" / "ruff", "check", "."],
+        [project_61 / ".venv" / "bin" / "ruff", "format", "--check", "."],
+    ):
+        completed = run(command, cwd=project_61)
+        assert completed.returncode == 0, completed.stdout + completed.stderr
+    tests = run(
+        [python, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=project_61, timeout=1200
+    )
+    assert tests.returncode == 0, tests.stdout[-5000:] + tests.stderr[-2000:]
+    assert " passed" in tests.stdout.splitlines()[-1]
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="this Python runs Django 6.1")
+def test_django_61_is_refused_in_one_line_on_this_python(cookies, capfd):
+    result = cookies.bake(extra_context={**NO_VIRTUALENV, "django_version": "6.1"})
+    assert result.exit_code != 0
+    errors = [line for line in capfd.readouterr().err.splitlines() if line.startswith("ERROR: ")]
+    assert errors == [
+        f"ERROR: django_version 6.1 needs Python 3.12 or newer; this is Python "
+        f"{'.'.join(map(str, sys.version_info[:3]))}: run cookiecutter with a newer Python, "
+        "or answer an older version."
+    ]
+
+
+def test_the_default_django_version_is_the_newest_this_python_runs(cookies):
+    result = cookies.bake(extra_context={**NO_VIRTUALENV, "run_migrations": "no"})
+    expected = "6.1" if sys.version_info >= (3, 12) else "5.2"
+    assert result.context["django_version"] == expected
+    pyproject = tomllib.loads((result.project_path / "pyproject.toml").read_text())
+    assert f"Django~={expected}.0" in pyproject["project"]["dependencies"]
