@@ -113,6 +113,17 @@ def test_pyproject_names_the_django_version_and_its_python(rendered):
     assert not (rendered.path / "requirements.txt").exists()
 
 
+def test_django_docs_links_follow_the_django_version(rendered):
+    versions = {
+        version
+        for path in project_files(rendered.path)
+        for version in re.findall(
+            r"docs\.djangoproject\.com/en/([^/]+)/", path.read_text(errors="ignore")
+        )
+    }
+    assert versions == {rendered.context["django_version"]}
+
+
 def test_template_test_requirements_cover_the_project(rendered):
     project = project_dependencies(rendered.path) | project_dependencies(rendered.path, "dev")
     assert project <= requirement_names(TEMPLATE_DIR / "requirements-test.txt")

@@ -2,7 +2,7 @@
 
 They run with every management command, so they keep guarding the settings after
 the project has been edited. docs/tasks.md lists them.
-https://docs.djangoproject.com/en/5.2/topics/checks/
+https://docs.djangoproject.com/en/{{ cookiecutter.django_version }}/topics/checks/
 """
 
 import math

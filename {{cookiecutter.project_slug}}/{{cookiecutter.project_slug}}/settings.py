@@ -4,7 +4,7 @@ Django settings for {{ cookiecutter.project_name }}.
 Configuration that differs between machines comes from the environment, or from
 a `.env` file beside manage.py (docs/settings.md lists every variable).
 
-https://docs.djangoproject.com/en/5.2/ref/settings/
+https://docs.djangoproject.com/en/{{ cookiecutter.django_version }}/ref/settings/
 https://django-q2.readthedocs.io/en/master/configure.html
 """
 
