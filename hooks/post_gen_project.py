@@ -140,7 +140,9 @@ def create_virtualenv(project_dir):
 
 
 def required_modules(answers):
-    modules = ["django", "django_q", "environ"]
+    # django.tasks is in Django 6.0 and later; 5.2 has the django_tasks backport.
+    tasks_api = "django_tasks" if answers["django_version"] == "5.2" else "django.tasks"
+    modules = ["django", tasks_api, "django_q", "environ"]
     if answers["database"] == "postgresql":
         modules.append("psycopg")
     if answers["broker"] == "redis":

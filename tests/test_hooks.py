@@ -271,3 +271,9 @@ def test_the_hook_and_the_generated_system_check_agree_on_the_safe_retry():
         assert checks.safe_retry(timeout, queue_limit, workers) == pre_gen_project.safe_retry(
             timeout, queue_limit, workers
         )
+
+
+@pytest.mark.parametrize(("version", "module"), [("5.2", "django_tasks"), ("6.1", "django.tasks")])
+def test_the_project_runs_only_where_its_tasks_api_imports(version, module):
+    modules = post_gen_project.required_modules({**VALID_ANSWERS, "django_version": version})
+    assert module in modules

@@ -92,6 +92,13 @@ def test_a_task_of_django_q2s_own_api_has_no_standard_result():
 
 
 @pytest.mark.django_db
+def test_async_task_given_a_task_queues_it_with_a_standard_result():
+    task_id = async_task(standard_tasks.add, 1, 2)
+    result = standard_tasks.add.get_result(task_id)
+    assert (result.id, result.status, result.args) == (task_id, TaskResultStatus.READY, [1, 2])
+
+
+@pytest.mark.django_db
 def test_async_enqueue():
     result = async_to_sync(standard_tasks.add.aenqueue)(1, 2)
     assert result.status == TaskResultStatus.READY

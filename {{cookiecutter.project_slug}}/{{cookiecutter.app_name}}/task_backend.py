@@ -183,12 +183,14 @@ class DjangoQBackend(BaseTaskBackend):
         return result
 
     def _result(self, result_id, func, args, kwargs, status=TaskResultStatus.READY, **fields):
-        """The TaskResult of a task saved or queued by django-q2; TaskResultDoesNotExist
-        unless its function is a task of this backend."""
-        try:
-            task = import_string(func) if func else None
-        except ImportError:
-            task = None
+        """The TaskResult of a task saved or queued by django-q2 (func: its function or
+        the path to it); TaskResultDoesNotExist unless that is a task of this backend."""
+        task = func  # the task itself, when async_task() was given it rather than its path
+        if isinstance(func, str):
+            try:
+                task = import_string(func)
+            except ImportError:
+                task = None
         if not isinstance(task, DjangoQTask) or task.backend != self.alias:
             raise TaskResultDoesNotExist(result_id)
         result = new_result(task, self.alias, args, kwargs, id=result_id, **fields)
