@@ -1,10 +1,13 @@
-"""Jinja extension for cookiecutter.json: defaults that depend on the running Python.
+"""Jinja extensions for cookiecutter.json ("_extensions"): defaults that depend on the
+running Python, and a refusal told without a traceback.
 
-cookiecutter (and cruft) import it from the template's folder ("_extensions").
+cookiecutter (and cruft) import them from the template's folder.
 """
 
+import logging
 import sys
 
+from cookiecutter.exceptions import FailedHookException
 from jinja2.ext import Extension
 
 # The Django versions a project can start on, newest first, and the oldest Python
@@ -32,3 +35,23 @@ class DjangoVersions(Extension):
         super().__init__(environment)
         environment.globals["newest_django"] = newest_django()
         environment.filters["oldest_python"] = oldest_python
+
+
+class WithoutTraceback(logging.Filter):
+    """Drops the record cookiecutter logs, with its traceback, when a hook fails: the
+    pre-generation hook has already said why, one line per refused answer."""
+
+    def filter(self, record):
+        failed_hook = record.exc_info and record.exc_info[0] is FailedHookException
+        return not failed_hook
+
+
+WITHOUT_TRACEBACK = WithoutTraceback()
+
+
+class QuietHookFailures(Extension):
+    """Installs WithoutTraceback on cookiecutter's hooks logger."""
+
+    def __init__(self, environment):
+        super().__init__(environment)
+        logging.getLogger("cookiecutter.hooks").addFilter(WITHOUT_TRACEBACK)

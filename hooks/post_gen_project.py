@@ -32,13 +32,20 @@ SHELL_VARIABLES = ("DATABASE_URL", "REDIS_URL")
 UNUSED_FILES = {
     "database": {
         "sqlite": ("docs/postgresql.md",),
-        "postgresql": ("{app}/sqlite.py", "tests/test_sqlite.py", "docs/sqlite.md"),
+        "postgresql": (
+            "{app}/sqlite.py",
+            "{app}/management/commands/backup.py",
+            "{app}/management/commands/restore.py",
+            "tests/test_sqlite.py",
+            "tests/test_backup.py",
+            "docs/sqlite.md",
+        ),
     },
     "broker": {
         "orm": ("{app}/broker_redis.py", "tests/test_redis_broker.py", "docs/broker-redis.md"),
         "redis": (
             "{app}/broker_orm.py",
-            "{app}/migrations/0001_create_cache_table.py",
+            "{app}/migrations/0002_create_cache_table.py",
             "tests/test_orm_broker.py",
             "docs/broker-orm.md",
         ),

@@ -39,11 +39,18 @@ COMBINATIONS = {
 
 # Files that exist only for one answer ({app}: the app name).
 ONLY_FOR = {
-    ("database", "sqlite"): ("{app}/sqlite.py", "tests/test_sqlite.py", "docs/sqlite.md"),
+    ("database", "sqlite"): (
+        "{app}/sqlite.py",
+        "{app}/management/commands/backup.py",
+        "{app}/management/commands/restore.py",
+        "tests/test_sqlite.py",
+        "tests/test_backup.py",
+        "docs/sqlite.md",
+    ),
     ("database", "postgresql"): ("docs/postgresql.md",),
     ("broker", "orm"): (
         "{app}/broker_orm.py",
-        "{app}/migrations/0001_create_cache_table.py",
+        "{app}/migrations/0002_create_cache_table.py",
         "tests/test_orm_broker.py",
         "docs/broker-orm.md",
     ),

@@ -6,6 +6,7 @@ import os
 import shutil
 import stat
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -13,7 +14,7 @@ import local_extensions
 from hooks import post_gen_project, pre_gen_project
 
 from .answers import NO_VIRTUALENV
-from .conftest import TEMPLATE_DIR
+from .conftest import TEMPLATE_DIR, run
 
 PROCESSES_MODULE = TEMPLATE_DIR / "{{cookiecutter.project_slug}}" / "tests" / "processes.py"
 
@@ -277,3 +278,17 @@ def test_the_hook_and_the_generated_system_check_agree_on_the_safe_retry():
 def test_the_project_runs_only_where_its_tasks_api_imports(version, module):
     modules = post_gen_project.required_modules({**VALID_ANSWERS, "django_version": version})
     assert module in modules
+
+
+def test_a_refusal_on_the_command_line_has_no_traceback(tmp_path):
+    cookiecutter = Path(sys.executable).parent / "cookiecutter"
+    completed = run(
+        [cookiecutter, "--no-input", TEMPLATE_DIR, "q_workers=abc", "create_virtualenv=no"],
+        cwd=tmp_path,
+    )
+    assert completed.returncode == 1
+    output = completed.stdout + completed.stderr
+    assert "Traceback" not in output, output
+    assert completed.stderr.splitlines()[0].startswith("ERROR: these must be whole numbers")
+    assert completed.stdout.strip() == "Hook script failed (exit status: 1)"
+    assert list(tmp_path.iterdir()) == []

@@ -20,7 +20,7 @@ from django_q.status import Stat
 from django_q.tasks import async_task
 
 from {{ cookiecutter.app_name }}.checks import safe_retry
-from {{ cookiecutter.app_name }}.management.commands.qhealth import SLACK, progress_problem
+from {{ cookiecutter.app_name }}.health import SLACK, progress_problem
 from {{ cookiecutter.app_name }}.task_backend import TaskResultStatus
 from {{ cookiecutter.app_name }}.tasks import DeliberateFailure, fail_on_purpose
 

@@ -12,6 +12,8 @@ from django.template.defaultfilters import truncatechars
 from django_q import admin as q_admin
 from django_q.models import Failure, Success
 
+from .results import error_summary
+
 admin.site.unregister([Failure, Success])
 
 
@@ -48,15 +50,6 @@ class FailureAdmin(TaskListMixin, q_admin.FailAdmin):
     @admin.display(description="Error")
     def short_result(self, obj):
         return truncatechars(error_summary(obj.result), 150)
-
-
-def error_summary(result):
-    """The exception line of a failed task's result ("message : Traceback ...")."""
-    text = str(result)
-    if "Traceback" not in text:
-        return text
-    lines = [line for line in text.splitlines() if line.strip()]
-    return lines[-1].strip()
 
 
 @admin.register(Success)

@@ -11,7 +11,7 @@ class {{ cookiecutter.app_name.title().replace('_', '') }}Config(AppConfig):
     def ready(self):
         from django_q.signals import post_execute, post_execute_in_worker, pre_execute
 
-        from . import checks, django_q_fixes{% if cookiecutter.database == "sqlite" %}, sqlite{% endif %}, task_backend, task_guards
+        from . import alerts, checks, django_q_fixes{% if cookiecutter.database == "sqlite" %}, sqlite{% endif %}, task_backend, task_guards
         from .results import prune_successes
 
         django_q_fixes.apply()
@@ -33,3 +33,6 @@ class {{ cookiecutter.app_name.title().replace('_', '') }}Config(AppConfig):
         # The standard tasks API (task_backend.py): result ids and saved errors.
         pre_execute.connect(task_backend.prepare_run, dispatch_uid="prepare_run")
         post_execute_in_worker.connect(task_backend.save_error, dispatch_uid="save_error")
+        # A task that failed for good: a mail to ADMINS (alerts.py).
+        post_execute.connect(alerts.task_failed_for_good, dispatch_uid="task_failed_for_good")
+        alerts.final_failure.connect(alerts.mail_the_admins, dispatch_uid="mail_the_admins")

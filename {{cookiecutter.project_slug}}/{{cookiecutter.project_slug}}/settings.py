@@ -41,6 +41,16 @@ SECRET_KEY_FALLBACKS = env.list("DJANGO_SECRET_KEY_FALLBACKS", default=[])
 
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 
+# Who is mailed when a task fails for good ({{ cookiecutter.app_name }}/alerts.py), and how: an
+# email URL, e.g. smtp+tls://user:password@smtp.example.com:587 (console by default).
+{%- if cookiecutter.django_version == "5.2" %}
+ADMINS = [("", email) for email in env.list("DJANGO_ADMINS", default=[])]
+{%- else %}
+ADMINS = env.list("DJANGO_ADMINS", default=[])
+{%- endif %}
+vars().update(env.email_url("DJANGO_EMAIL_URL", default="consolemail://"))
+SERVER_EMAIL = env.str("DJANGO_SERVER_EMAIL", default="root@localhost")
+
 INSTALLED_APPS = [
     "{{ cookiecutter.app_name }}",
     "django.contrib.admin",
@@ -231,6 +241,13 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=BASE_DIR / "staticfiles")
+{%- if cookiecutter.database == "sqlite" %}
+
+# `manage.py backup` writes online copies of the database here and keeps the newest
+# BACKUP_KEEP (docs/operations.md).
+BACKUP_DIR = env.path("DJANGO_BACKUP_DIR", default=BASE_DIR / "backups")
+BACKUP_KEEP = env.int("DJANGO_BACKUP_KEEP", default=7)
+{%- endif %}
 
 
 # Production (DEBUG off)

@@ -3,6 +3,10 @@
 from django.contrib import admin
 from django.urls import path
 
+from {{ cookiecutter.app_name }}.views import health
+
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # For load balancers and uptime monitors: docs/operations.md.
+    path("health/", health, name="health"),
 ]

@@ -1,0 +1,63 @@
+"""A task that fails for good mails ADMINS ({{ cookiecutter.app_name }}/alerts.py)."""
+
+import django
+import pytest
+from django.utils import timezone
+from django_q.conf import Conf
+from django_q.models import Task
+from django_q.tasks import async_task
+
+from {{ cookiecutter.app_name }}.alerts import task_failed_for_good
+from {{ cookiecutter.app_name }}.broker_{{ cookiecutter.broker }} import will_be_retried
+
+from .processes import wait_for
+
+# Email addresses from Django 6.0 on; (name, address) pairs before.
+ADMINS = ["ops@example.com"] if django.VERSION >= (6, 0) else [("", "ops@example.com")]
+
+
+def failed_task(attempts):
+    now = timezone.now()
+    return Task.objects.create(
+        id="f" * 32,
+        name="failed-task",
+        func="{{ cookiecutter.app_name }}.tasks.fail_on_purpose",
+        started=now,
+        stopped=now,
+        success=False,
+        result="disk full : Traceback ...\nDeliberateFailure: disk full",
+        attempt_count=attempts,
+    )
+
+
+@pytest.mark.django_db
+def test_a_failure_with_no_attempt_left_mails_the_admins(settings, mailoutbox, monkeypatch):
+    settings.ADMINS = ADMINS
+    monkeypatch.setattr(Conf, "MAX_ATTEMPTS", 2)
+    row = failed_task(attempts=2)
+    task_failed_for_good(sender="django_q", task={"id": row.id, "success": False})
+    [mail] = mailoutbox
+    assert mail.to == ["ops@example.com"]
+    assert mail.subject.endswith("Task failed: {{ cookiecutter.app_name }}.tasks.fail_on_purpose")
+    assert "after 2 attempt(s)" in mail.body
+    assert "Error: DeliberateFailure: disk full" in mail.body
+
+
+@pytest.mark.django_db
+def test_a_failure_to_be_retried_or_a_success_mails_nobody(settings, mailoutbox, monkeypatch):
+    settings.ADMINS = ADMINS
+    monkeypatch.setattr(Conf, "MAX_ATTEMPTS", 2)
+    row = failed_task(attempts=1)
+    task_failed_for_good(sender="django_q", task={"id": row.id, "success": False})
+    task_failed_for_good(sender="django_q", task={"id": row.id, "success": True})
+    assert len(mailoutbox) == (0 if will_be_retried(1) else 1)
+
+
+@pytest.mark.slow
+def test_the_cluster_mails_a_final_failure(live_env, start_cluster):
+    cluster = start_cluster(DJANGO_Q_MAX_ATTEMPTS="1", DJANGO_ADMINS="ops@example.com")
+    async_task("{{ cookiecutter.app_name }}.tasks.fail_on_purpose", "disk full")
+    # The console email backend writes the mail to the cluster's output.
+    subject = "Task failed: {{ cookiecutter.app_name }}.tasks.fail_on_purpose"
+    assert wait_for(lambda: subject in cluster.log(), timeout=30), cluster.log()[-3000:]
+    assert "To: ops@example.com" in cluster.log()

@@ -1,0 +1,75 @@
+"""`manage.py backup` and `restore`: online copies of the SQLite file, and back."""
+
+import sqlite3
+import threading
+from contextlib import closing
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from {{ cookiecutter.app_name }}.health import alive_clusters
+
+from .processes import run_manage, run_producers, wait_for
+
+# Tasks in a database: queued, and done.
+COUNT_TASKS = (
+    "from django_q.models import OrmQ, Task; print(OrmQ.objects.count() + Task.objects.count())"
+)
+
+
+def integrity(path):
+    with closing(sqlite3.connect(path)) as database:
+        return database.execute("PRAGMA integrity_check").fetchone()[0]
+
+
+@pytest.mark.django_db
+def test_backup_keeps_the_newest_copies(tmp_path):
+    for _ in range(3):
+        call_command("backup", dir=tmp_path, keep=2)
+    copies = sorted(tmp_path.iterdir())
+    assert len(copies) == 2
+    assert all(path.suffix == ".sqlite3" and integrity(path) == "ok" for path in copies)
+    with pytest.raises(CommandError, match="at least 1"):
+        call_command("backup", dir=tmp_path, keep=0)
+
+
+@pytest.mark.slow
+def test_a_backup_taken_while_a_cluster_writes_restores_into_a_working_project(
+    live_env, start_cluster, task_runs, tmp_path
+):
+    start_cluster()
+    producers = threading.Thread(target=run_producers, args=(300,), kwargs={"env": live_env})
+    producers.start()
+    try:
+        outputs = [run_manage("backup", "--dir", tmp_path, "--keep", "2", env=live_env)]
+        while producers.is_alive() and len(outputs) < 10:
+            outputs.append(run_manage("backup", "--dir", tmp_path, "--keep", "2", env=live_env))
+    finally:
+        producers.join(timeout=120)
+    assert [o.stderr for o in outputs if o.returncode != 0] == []
+    copies = sorted(tmp_path.glob("db-*.sqlite3"))
+    assert len(copies) == min(2, len(outputs))
+    assert [integrity(path) for path in copies] == ["ok"] * len(copies)
+
+    restored = tmp_path / "restored" / "db.sqlite3"
+    restored.parent.mkdir()
+    env = {**live_env, "DJANGO_SQLITE_PATH": str(restored)}
+    completed = run_manage("restore", copies[-1], env=env)
+    assert completed.returncode == 0, completed.stderr
+    assert integrity(restored) == "ok"
+    migrated = run_manage("migrate", "--check", env=env)
+    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+    count = run_manage("shell", "--no-imports", "-c", COUNT_TASKS, env=env)
+    assert int(count.stdout.strip()) > 0, count.stderr
+
+
+@pytest.mark.slow
+def test_restore_refuses_while_a_cluster_runs(live_env, start_cluster, tmp_path):
+    cluster = start_cluster()
+    assert wait_for(alive_clusters, timeout=20), cluster.log()
+    backup = run_manage("backup", "--dir", tmp_path, env=live_env)
+    assert backup.returncode == 0, backup.stderr
+    [copy] = tmp_path.glob("db-*.sqlite3")
+    completed = run_manage("restore", copy, env=live_env)
+    assert completed.returncode == 1
+    assert "a task cluster is running" in completed.stderr

@@ -1,0 +1,91 @@
+"""Is this service healthy? What `manage.py qhealth` and the /health/ view ask.
+
+Each function returns a one-line reason, or None when all is well.
+"""
+
+from datetime import timedelta
+
+from django.db import DatabaseError, transaction
+from django.db.models import Max, Min
+from django.utils import timezone
+from django_q.conf import Conf
+from django_q.models import OrmQ, Task
+from django_q.status import Stat
+
+from .models import HealthCheck
+
+ALIVE = {str(Conf.STARTING), str(Conf.WORKING), str(Conf.IDLE)}
+# Within timeout + 5 s every running task has finished or been killed, and either way
+# its result is saved; 5 s more for a loaded machine. (Below the smallest retry the
+# template accepts, so a task held too long is seen before its lock expires.)
+SLACK = 10
+
+
+def alive_clusters():
+    """The stats of the clusters that reported in the last few seconds."""
+    return [stat for stat in Stat.get_all() if str(stat.status) in ALIVE]
+
+
+def cluster_problem(now=None):
+    """Why no cluster runs this project's tasks, or None."""
+    try:
+        alive = alive_clusters()
+    except Exception as exc:
+        return f"cannot read cluster stats: {exc}"
+    if not alive:
+        return (
+            f"no cluster alive: no {Conf.PREFIX!r} cluster reported its stats in the last "
+            "few seconds (is `python manage.py qcluster` running?)"
+        )
+    if Conf.ORM:
+        return progress_problem(now or timezone.now())
+    return None
+
+
+def database_problem():
+    """Why the database does not take a write, or None (it updates one row)."""
+    try:
+        with transaction.atomic():
+            now = timezone.now()
+            if not HealthCheck.objects.filter(pk=1).update(checked_at=now):
+                HealthCheck.objects.update_or_create(pk=1, defaults={"checked_at": now})
+    except DatabaseError as exc:
+        return f"the database does not take a write: {exc}"
+    return None
+
+
+def progress_problem(now):
+    """Why the ORM queue is stuck, or None.
+
+    A cluster takes a task by locking it until now + retry. Every task a healthy cluster
+    runs ends, and its result is saved, within timeout + 5 s: so a task taken longer
+    ago than that with no result saved since, or tasks waiting that long while no task
+    was taken or finished, mean a cluster that no longer saves or takes tasks.
+    """
+    limit = timedelta(seconds=(Conf.TIMEOUT or 0) + SLACK)
+    retry = timedelta(seconds=Conf.RETRY)
+    queue = OrmQ.objects.using(Conf.ORM).filter(key=Conf.CLUSTER_NAME)
+    held = queue.filter(lock__gt=now).aggregate(oldest=Min("lock"), newest=Max("lock"))
+    results = Task.objects.filter(cluster=Conf.CLUSTER_NAME)
+    last_result = results.aggregate(last=Max("stopped"))["last"]
+    if held["oldest"] is not None:
+        taken = held["oldest"] - retry
+        if taken < now - limit and (last_result is None or last_result < taken):
+            return (
+                f"results are not being saved: a task was taken {seconds(now - taken)} s ago "
+                "and no result was saved since (is the cluster's monitor alive?)"
+            )
+    waiting = queue.filter(lock__lte=now).aggregate(oldest=Min("lock"))["oldest"]
+    if waiting is not None and waiting < now - limit:
+        moments = [m for m in (last_result, held["newest"] and held["newest"] - retry) if m]
+        if not moments or max(moments) < now - limit:
+            return (
+                f"the queue is not moving: a task has waited {seconds(now - waiting)} s and no "
+                f"task was taken or finished in the last {seconds(limit)} s "
+                "(is the cluster's pusher alive?)"
+            )
+    return None
+
+
+def seconds(delta):
+    return round(delta.total_seconds())
