@@ -7,6 +7,7 @@ from contextlib import closing
 import pytest
 from django.core.management import CommandError, call_command
 
+from {{ cookiecutter.app_name }} import sqlite
 from {{ cookiecutter.app_name }}.health import alive_clusters
 
 from .processes import run_manage, run_producers, wait_for
@@ -73,3 +74,11 @@ def test_restore_refuses_while_a_cluster_runs(live_env, start_cluster, tmp_path)
     completed = run_manage("restore", copy, env=live_env)
     assert completed.returncode == 1
     assert "a task cluster is running" in completed.stderr
+
+
+@pytest.mark.django_db(transaction=True)  # as in a worker: no transaction around the job
+def test_the_upkeep_and_backup_jobs_run(settings, tmp_path):
+    settings.BACKUP_DIR = tmp_path
+    assert set(sqlite.upkeep()) == {"busy", "wal_pages", "checkpointed"}
+    assert sqlite.backup().endswith("bytes, integrity ok)")
+    assert len(list(tmp_path.glob("db-*.sqlite3"))) == 1

@@ -11,7 +11,7 @@ class {{ cookiecutter.app_name.title().replace('_', '') }}Config(AppConfig):
     def ready(self):
         from django_q.signals import post_execute, post_execute_in_worker, pre_execute
 
-        from . import alerts, checks, django_q_fixes{% if cookiecutter.database == "sqlite" %}, sqlite{% endif %}, task_backend, task_guards
+        from . import alerts, checks, django_q_fixes, schedules{% if cookiecutter.database == "sqlite" %}, sqlite{% endif %}, task_backend, task_guards
         from .results import prune_successes
 
         django_q_fixes.apply()
@@ -27,6 +27,7 @@ class {{ cookiecutter.app_name.title().replace('_', '') }}Config(AppConfig):
         # This app comes first in INSTALLED_APPS, so the receiver is connected before
         # the first query of any process: web server, qcluster and its workers, tests.
         connection_created.connect(sqlite.configure_sqlite, dispatch_uid="configure_sqlite")
+        schedules.register(*sqlite.JOBS)
 {%- endif %}
         # Sent by the cluster after it saved each result.
         post_execute.connect(prune_successes, dispatch_uid="prune_successes")

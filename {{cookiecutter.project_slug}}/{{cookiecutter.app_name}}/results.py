@@ -10,13 +10,20 @@ from django_q.models import Success
 
 
 def prune_successes(sender, task, **kwargs):
+    if task.get("success"):
+        prune_to_limit()
+
+
+def prune_to_limit():
+    """Delete the successes past TASK_SUCCESS_LIMIT, oldest first; return how many.
+
+    Also a job of schedules.py, which catches up on successes saved while no cluster
+    ran this receiver (tasks run with sync=True, say)."""
     limit = settings.TASK_SUCCESS_LIMIT
-    if not task.get("success") or limit <= 0:
-        return
-    if Success.objects.count() <= limit:
-        return
+    if limit <= 0 or Success.objects.count() <= limit:
+        return 0
     stale = list(Success.objects.order_by("-stopped", "-pk").values_list("pk", flat=True)[limit:])
-    Success.objects.filter(pk__in=stale).delete()
+    return Success.objects.filter(pk__in=stale).delete()[0]
 
 
 def error_summary(result):

@@ -1,11 +1,40 @@
-"""SQLite for a web server and a task cluster on one file: connection settings and checks.
+"""SQLite for a web server and a task cluster on one file: connection settings, checks
+and upkeep jobs.
 
-apps.py connects configure_sqlite to connection_created and registers the checks.
-docs/sqlite.md says why each setting is there and what was measured.
+apps.py connects configure_sqlite to connection_created, registers the checks and adds
+JOBS to schedules.py. docs/sqlite.md says why each setting is there and what was
+measured.
 """
 
+import io
+
 from django.core.checks import Warning
+from django.core.management import call_command
 from django.db import connections
+
+from .schedules import Job
+
+
+def upkeep():
+    """PRAGMA optimize, then a checkpoint that empties the WAL file; return the counts."""
+    with connections["default"].cursor() as cursor:
+        cursor.execute("PRAGMA optimize")
+        cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        busy, wal_pages, checkpointed = cursor.fetchone()
+    return {"busy": busy, "wal_pages": wal_pages, "checkpointed": checkpointed}
+
+
+def backup():
+    """`manage.py backup`, as a job: an online copy into BACKUP_DIR; return its line."""
+    output = io.StringIO()
+    call_command("backup", stdout=output)
+    return output.getvalue().strip()
+
+
+JOBS = [
+    Job("sqlite upkeep", f"{__name__}.upkeep", cron="45 3 * * *"),
+    Job("nightly backup", f"{__name__}.backup", cron="30 2 * * *"),
+]
 
 
 def configure_sqlite(sender, connection, **kwargs):

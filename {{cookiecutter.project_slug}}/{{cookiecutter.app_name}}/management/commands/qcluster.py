@@ -6,7 +6,8 @@ and leaves the workers, the monitor and the pusher running with nobody guarding 
 Here the command waits for the guard itself; if the guard ends with an error (its own
 death, or a dead monitor or pusher: django_q_fixes.py), it kills every process the
 cluster left and exits 1. A stop by SIGTERM or SIGINT still exits 0. It also raises
-the "django-q" logger to TASK_LOG_LEVEL, which only the cluster uses.
+the "django-q" logger to TASK_LOG_LEVEL, which only the cluster uses, and syncs the
+schedules of schedules.py before the cluster starts.
 """
 
 import ctypes
@@ -19,6 +20,8 @@ from django.conf import settings
 from django.core.management.base import CommandError
 from django_q.cluster import Cluster
 from django_q.management.commands import qcluster
+
+from {{ cookiecutter.app_name }}.schedules import sync_schedules
 
 # prctl(PR_SET_CHILD_SUBREAPER): processes orphaned by the guard become ours to stop.
 PR_SET_CHILD_SUBREAPER = 36
@@ -33,6 +36,13 @@ class Command(qcluster.Command):
         settings.SECRET_KEY  # noqa: B018  (signing needs it: fail before starting)
         if options.get("cluster_name"):
             os.environ["Q_CLUSTER_NAME"] = options["cluster_name"]
+        try:
+            changes = sync_schedules()
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        for change, names in changes.items():
+            for name in names:
+                logging.getLogger("django-q").info("schedule %s: %s", change, name)
         become_subreaper()
         cluster = Cluster()
         cluster.start()
