@@ -5,13 +5,17 @@ is not reachable the test is skipped, or fails with REQUIRE_SERVICES=1.
 """
 
 import re
+import struct
 
 import pytest
 
 from .answers import COMBINATIONS
-from .conftest import REQUIRE_SERVICES, bake_ok, manage, run_pytest
+from .conftest import REQUIRE_SERVICES, TEMPLATE_DIR, bake_ok, manage, run_pytest
 
 pytestmark = pytest.mark.slow
+
+# The width the generated browser test shows the failed-tasks admin at (its WIDTH).
+SCREEN_WIDTH = 1280
 
 
 @pytest.mark.parametrize("name", COMBINATIONS)
@@ -38,7 +42,18 @@ def test_generated_suite_passes(cookies, services_for, tmp_path, name):
     if REQUIRE_SERVICES:  # CI: every test ran, the browser test included
         assert "skipped" not in completed.stdout
         screenshot = tmp_path / "screenshots" / "admin-failed-tasks.png"
-        assert screenshot.read_bytes().startswith(b"\x89PNG")
+        assert png_size(screenshot)[0] == SCREEN_WIDTH
+
+
+def png_size(path):
+    """(width, height) of a PNG file, from its header."""
+    header = path.read_bytes()[:24]
+    assert header.startswith(b"\x89PNG\r\n\x1a\n"), path
+    return struct.unpack(">II", header[16:24])
+
+
+def test_the_readme_screenshot_is_taken_at_the_tested_width():
+    assert png_size(TEMPLATE_DIR / "docs" / "admin-failed-tasks.png")[0] == SCREEN_WIDTH
 
 
 def test_django_q2_own_tests_pass_with_generated_settings(default_project):

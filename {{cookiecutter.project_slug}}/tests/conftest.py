@@ -73,17 +73,17 @@ def live_env(database_env):
 def start_cluster(live_env, tmp_path):
     """Start real `manage.py qcluster` processes on the test database.
 
-    Call it with environment overrides (DJANGO_Q_WORKERS="4", ...), and
-    skip_checks=True for timings below what the system checks accept; it returns a
-    processes.Process. Every cluster it started is stopped at teardown, whatever the
-    test did.
+    Call it with environment overrides (DJANGO_Q_WORKERS="4", ...), skip_checks=True
+    for timings below what the system checks accept, and reload=True to let it restart
+    on code changes; it returns a processes.Process. Every cluster it started is
+    stopped at teardown, whatever the test did.
     """
     started = []
 
-    def start(skip_checks=False, **env_overrides):
+    def start(skip_checks=False, reload=False, **env_overrides):
         log_path = tmp_path / f"qcluster-{len(started)}.log"
         env = {**live_env, **env_overrides}
-        cluster = processes.start_cluster(log_path, skip_checks=skip_checks, env=env)
+        cluster = processes.start_cluster(log_path, skip_checks=skip_checks, reload=reload, env=env)
         started.append(cluster)
         return cluster
 

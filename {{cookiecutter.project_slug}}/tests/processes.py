@@ -88,13 +88,17 @@ def start_command(args, log_path=None, cwd=BASE_DIR, env=None):
     return Process(popen, Path(log_path) if log_path else None)
 
 
-def start_cluster(log_path=None, skip_checks=False, **kwargs):
+def start_cluster(log_path=None, skip_checks=False, reload=False, **kwargs):
     """Start `manage.py qcluster`; see start_manage() for the other arguments.
 
     skip_checks starts it even when a system check fails (a test that compresses the
-    timings on purpose).
+    timings on purpose); reload lets it restart on code changes when DEBUG is on.
     """
-    args = ["qcluster", "--skip-checks"] if skip_checks else ["qcluster"]
+    args = ["qcluster"]
+    if not reload:
+        args.append("--noreload")
+    if skip_checks:
+        args.append("--skip-checks")
     return start_manage(*args, log_path=log_path, **kwargs)
 
 

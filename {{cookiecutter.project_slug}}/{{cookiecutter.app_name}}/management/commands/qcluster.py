@@ -6,8 +6,9 @@ and leaves the workers, the monitor and the pusher running with nobody guarding 
 Here the command waits for the guard itself; if the guard ends with an error (its own
 death, or a dead monitor or pusher: django_q_fixes.py), it kills every process the
 cluster left and exits 1. A stop by SIGTERM or SIGINT still exits 0. It also raises
-the "django-q" logger to TASK_LOG_LEVEL, which only the cluster uses, and syncs the
-schedules of schedules.py before the cluster starts.
+the "django-q" logger to TASK_LOG_LEVEL, which only the cluster uses, syncs the
+schedules of schedules.py before the cluster starts and, with DEBUG on, restarts the
+cluster when the code changes (reloader.py; `--noreload` turns that off).
 """
 
 import ctypes
@@ -21,6 +22,7 @@ from django.core.management.base import CommandError
 from django_q.cluster import Cluster
 from django_q.management.commands import qcluster
 
+from {{ cookiecutter.app_name }}.reloader import CodeWatcher, restart
 from {{ cookiecutter.app_name }}.schedules import sync_schedules
 
 # prctl(PR_SET_CHILD_SUBREAPER): processes orphaned by the guard become ours to stop.
@@ -28,6 +30,14 @@ PR_SET_CHILD_SUBREAPER = 36
 
 
 class Command(qcluster.Command):
+    def add_arguments(self, parser):
+        super().add_arguments(parser)
+        parser.add_argument(
+            "--noreload",
+            action="store_true",
+            help="With DEBUG on, do not restart the cluster when the code changes.",
+        )
+
     def handle(self, *args, **options):
         # Only the cluster logs each task: elsewhere "django-q" shows warnings only.
         logging.getLogger("django-q").setLevel(settings.TASK_LOG_LEVEL)
@@ -46,6 +56,10 @@ class Command(qcluster.Command):
         become_subreaper()
         cluster = Cluster()
         cluster.start()
+        watcher = None
+        if settings.DEBUG and not options["noreload"]:
+            watcher = CodeWatcher(settings.BASE_DIR, on_change=cluster.stop_event.set)
+            watcher.start()
         cluster.sentinel.join()
         if cluster.sentinel.exitcode:
             stop_left_processes()
@@ -53,6 +67,11 @@ class Command(qcluster.Command):
                 f"the cluster's guard exited with code {cluster.sentinel.exitcode} after "
                 "a process of the cluster died; exiting so that it is restarted whole."
             )
+        if watcher is not None and watcher.changed:
+            logging.getLogger("django-q").info(
+                "code changed (%s): restarting the cluster", ", ".join(watcher.changed)
+            )
+            restart()
         return None
 
 
