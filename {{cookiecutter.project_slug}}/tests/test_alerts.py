@@ -12,6 +12,7 @@ from {{ cookiecutter.app_name }}.broker_{{ cookiecutter.broker }} import will_be
 
 from .processes import wait_for
 
+SUBJECT = "Task failed: {{ cookiecutter.app_name }}.tasks.fail_on_purpose"
 # Email addresses from Django 6.0 on; (name, address) pairs before.
 ADMINS = ["ops@example.com"] if django.VERSION >= (6, 0) else [("", "ops@example.com")]
 
@@ -38,7 +39,7 @@ def test_a_failure_with_no_attempt_left_mails_the_admins(settings, mailoutbox, m
     task_failed_for_good(sender="django_q", task={"id": row.id, "success": False})
     [mail] = mailoutbox
     assert mail.to == ["ops@example.com"]
-    assert mail.subject.endswith("Task failed: {{ cookiecutter.app_name }}.tasks.fail_on_purpose")
+    assert mail.subject.endswith(SUBJECT)
     assert "after 2 attempt(s)" in mail.body
     assert "Error: DeliberateFailure: disk full" in mail.body
 
@@ -58,6 +59,5 @@ def test_the_cluster_mails_a_final_failure(live_env, start_cluster):
     cluster = start_cluster(DJANGO_Q_MAX_ATTEMPTS="1", DJANGO_ADMINS="ops@example.com")
     async_task("{{ cookiecutter.app_name }}.tasks.fail_on_purpose", "disk full")
     # The console email backend writes the mail to the cluster's output.
-    subject = "Task failed: {{ cookiecutter.app_name }}.tasks.fail_on_purpose"
-    assert wait_for(lambda: subject in cluster.log(), timeout=30), cluster.log()[-3000:]
+    assert wait_for(lambda: SUBJECT in cluster.log(), timeout=30), cluster.log()[-3000:]
     assert "To: ops@example.com" in cluster.log()

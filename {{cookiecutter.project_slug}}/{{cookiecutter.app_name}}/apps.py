@@ -11,7 +11,7 @@ class {{ cookiecutter.app_name.title().replace('_', '') }}Config(AppConfig):
     def ready(self):
         from django_q.signals import post_execute, post_execute_in_worker, pre_execute
 
-        from . import alerts, checks, django_q_fixes, schedules{% if cookiecutter.database == "sqlite" %}, sqlite{% endif %}, task_backend, task_guards
+        from . import alerts, checks, django_q_fixes{% if cookiecutter.database == "sqlite" %}, schedules, sqlite{% endif %}, task_backend, task_guards
         from .results import prune_successes
 
         django_q_fixes.apply()
