@@ -30,6 +30,15 @@ from .processes import wait_for
 FINISH_TIMEOUT = 30
 
 
+@pytest.fixture
+def cluster(start_cluster):
+    """A cluster with room for these tests whatever the answers: a task may run 10 s,
+    and every success is kept."""
+    return start_cluster(
+        DJANGO_Q_TIMEOUT="10", DJANGO_Q_RETRY="1000", DJANGO_TASK_SUCCESS_LIMIT="1000"
+    )
+
+
 def finished(result, timeout=FINISH_TIMEOUT):
     """Refresh result until its task has finished; return it (or fail)."""
 
@@ -150,8 +159,7 @@ def test_check_reports_queues_without_a_cluster_and_unread_options(settings):
 
 
 @pytest.mark.slow
-def test_result_lifecycle_through_a_real_cluster(start_cluster, task_runs):
-    cluster = start_cluster()
+def test_result_lifecycle_through_a_real_cluster(cluster, task_runs):
     result = standard_tasks.add.enqueue(2, 3)
     finished(result)
     assert result.status == TaskResultStatus.SUCCESSFUL, cluster.log()
@@ -166,8 +174,7 @@ def test_result_lifecycle_through_a_real_cluster(start_cluster, task_runs):
 
 
 @pytest.mark.slow
-def test_a_running_task_is_running(start_cluster, task_runs):
-    start_cluster()
+def test_a_running_task_is_running(cluster, task_runs):
     result = standard_tasks.sleep_for.enqueue(3)
 
     def running():
@@ -182,7 +189,12 @@ def test_a_running_task_is_running(start_cluster, task_runs):
 def one_attempt(monkeypatch, start_cluster):
     """A cluster, and this process, with max_attempts 1: a failure is final."""
     monkeypatch.setattr(Conf, "MAX_ATTEMPTS", 1)
-    return start_cluster(DJANGO_Q_MAX_ATTEMPTS="1")
+    return start_cluster(
+        DJANGO_Q_MAX_ATTEMPTS="1",
+        DJANGO_Q_TIMEOUT="10",
+        DJANGO_Q_RETRY="1000",
+        DJANGO_TASK_SUCCESS_LIMIT="1000",
+    )
 
 
 @pytest.mark.slow
@@ -209,8 +221,7 @@ def test_a_return_value_that_is_not_json_fails_the_task(one_attempt, task_runs):
 
 
 @pytest.mark.slow
-def test_context_async_tasks_and_async_task(start_cluster, task_runs):
-    start_cluster()
+def test_context_async_tasks_and_async_task(cluster, task_runs):
     with_context = standard_tasks.which_attempt.enqueue("first")
     coroutine = standard_tasks.add_later.enqueue(4, 5)
     task_id = async_task("tests.standard_tasks.add", 6, 7)
@@ -224,8 +235,7 @@ def test_context_async_tasks_and_async_task(start_cluster, task_runs):
 
 
 @pytest.mark.slow
-def test_a_deferred_task_does_not_run_before_its_time(start_cluster, task_runs):
-    start_cluster()
+def test_a_deferred_task_does_not_run_before_its_time(cluster, task_runs):
     run_after = timezone.now() + timedelta(seconds=5)
     result = standard_tasks.add.using(run_after=run_after).enqueue(1, 1)
     assert not wait_for(lambda: task_runs.events(result.id), timeout=4)
