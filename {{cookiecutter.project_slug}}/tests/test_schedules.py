@@ -93,5 +93,8 @@ def test_the_command_says_what_changed(capsys):
 def test_a_starting_cluster_syncs_the_schedules(live_env, start_cluster):
     cluster = start_cluster()
     names = {NAME_PREFIX + job.name for job in JOBS}
-    synced = lambda: set(Schedule.objects.values_list("name", flat=True)) >= names  # noqa: E731
+
+    def synced():
+        return set(Schedule.objects.values_list("name", flat=True)) >= names
+
     assert wait_for(synced, timeout=30), cluster.log()

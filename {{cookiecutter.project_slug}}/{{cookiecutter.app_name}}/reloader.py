@@ -32,21 +32,26 @@ def snapshot(root):
 
 
 class CodeWatcher(threading.Thread):
-    """Polls root's Python files; on the first change, records it and calls on_change()."""
+    """Polls root's Python files; on the first change, records it and calls on_change().
+
+    The files are read when it is made: make it before the code it watches is loaded,
+    so that no change falls between the two."""
 
     def __init__(self, root, on_change):
         super().__init__(name="code-watcher", daemon=True)
         self.root = root
         self.on_change = on_change
+        self.before = snapshot(root)
         self.changed = []
 
     def run(self):
-        before = snapshot(self.root)
         while not self.changed:
             time.sleep(POLL_SECONDS)
             after = snapshot(self.root)
             self.changed = sorted(
-                path for path in before.keys() | after.keys() if before.get(path) != after.get(path)
+                path
+                for path in self.before.keys() | after.keys()
+                if self.before.get(path) != after.get(path)
             )
         self.on_change()
 

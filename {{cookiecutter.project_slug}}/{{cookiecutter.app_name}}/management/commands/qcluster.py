@@ -55,10 +55,12 @@ class Command(qcluster.Command):
                 logging.getLogger("django-q").info("schedule %s: %s", change, name)
         become_subreaper()
         cluster = Cluster()
-        cluster.start()
         watcher = None
         if settings.DEBUG and not options["noreload"]:
-            watcher = CodeWatcher(settings.BASE_DIR, on_change=cluster.stop_event.set)
+            # A change stops the cluster as a SIGTERM would (the event exists once started).
+            watcher = CodeWatcher(settings.BASE_DIR, on_change=lambda: cluster.stop_event.set())
+        cluster.start()
+        if watcher is not None:
             watcher.start()
         cluster.sentinel.join()
         if cluster.sentinel.exitcode:
