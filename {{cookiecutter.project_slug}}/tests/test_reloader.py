@@ -11,6 +11,8 @@ PROBE = settings.BASE_DIR / "tests" / "reloader_probe.py"
 
 @pytest.fixture
 def probe_module():
+    """A module of the project that the test changes; ask for it before start_cluster,
+    so that the cluster is stopped before the module goes."""
     PROBE.write_text('def version():\n    return "v1"\n')
     yield PROBE
     PROBE.unlink(missing_ok=True)
@@ -18,7 +20,7 @@ def probe_module():
 
 @pytest.mark.slow
 def test_a_task_added_while_the_cluster_runs_is_found_after_the_restart(
-    live_env, start_cluster, probe_module
+    live_env, probe_module, start_cluster
 ):
     cluster = start_cluster(reload=True, DJANGO_DEBUG="True")
     assert wait_for(lambda: cluster.log().count("] running.") == 1, 30), cluster.log()
@@ -37,7 +39,7 @@ def test_a_task_added_while_the_cluster_runs_is_found_after_the_restart(
 
 
 @pytest.mark.slow
-def test_noreload_or_debug_off_never_restarts(live_env, start_cluster, probe_module):
+def test_noreload_or_debug_off_never_restarts(live_env, probe_module, start_cluster):
     cluster = start_cluster(reload=True, DJANGO_DEBUG="False", DJANGO_SECRET_KEY="x" * 50)
     assert wait_for(lambda: "] running." in cluster.log(), 30), cluster.log()
     probe_module.write_text('def version():\n    return "v2"\n')
