@@ -187,6 +187,29 @@ def test_a_running_task_is_running(cluster, task_runs):
     assert finished(result).return_value == 3
 
 
+@pytest.mark.slow
+def test_a_task_held_by_a_cluster_before_it_starts_has_a_result(start_cluster, task_runs):
+    # One worker busy for 2 s: the next task waits in the cluster's memory meanwhile
+    # (with Redis, it is then in no list: the broker module keeps a record of it).
+    start_cluster(
+        DJANGO_Q_WORKERS="1",
+        DJANGO_Q_QUEUE_LIMIT="2",
+        DJANGO_Q_TIMEOUT="10",
+        DJANGO_Q_RETRY="1000",
+        DJANGO_TASK_SUCCESS_LIMIT="1000",
+    )
+    busy = standard_tasks.sleep_for.enqueue(2)
+    held = standard_tasks.add.enqueue(1, 1)
+
+    def refreshed():
+        held.refresh()  # never TaskResultDoesNotExist
+        return held.is_finished
+
+    assert wait_for(refreshed, FINISH_TIMEOUT, interval=0.02)
+    assert held.return_value == 2
+    assert finished(busy).return_value == 2
+
+
 @pytest.fixture
 def one_attempt(monkeypatch, start_cluster):
     """A cluster, and this process, with max_attempts 1: a failure is final."""

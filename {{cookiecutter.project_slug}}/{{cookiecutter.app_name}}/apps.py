@@ -9,7 +9,7 @@ class {{ cookiecutter.app_name.title().replace('_', '') }}Config(AppConfig):
     name = "{{ cookiecutter.app_name }}"
 
     def ready(self):
-        from django_q.signals import post_execute, post_execute_in_worker, pre_execute
+        from django_q.signals import post_execute, post_execute_in_worker, pre_enqueue, pre_execute
 
         from . import alerts, checks, django_q_fixes{% if cookiecutter.database == "sqlite" %}, schedules, sqlite{% endif %}, task_backend, task_guards
         from .results import prune_successes
@@ -31,9 +31,11 @@ class {{ cookiecutter.app_name.title().replace('_', '') }}Config(AppConfig):
 {%- endif %}
         # Sent by the cluster after it saved each result.
         post_execute.connect(prune_successes, dispatch_uid="prune_successes")
-        # The standard tasks API (task_backend.py): result ids and saved errors.
+        # The standard tasks API (task_backend.py): result ids, records, saved errors.
+        pre_enqueue.connect(task_backend.note_enqueued, dispatch_uid="note_enqueued")
         pre_execute.connect(task_backend.prepare_run, dispatch_uid="prepare_run")
         post_execute_in_worker.connect(task_backend.save_error, dispatch_uid="save_error")
+        post_execute.connect(task_backend.forget_saved, dispatch_uid="forget_saved")
         # A task that failed for good: a mail to ADMINS (alerts.py).
         post_execute.connect(alerts.task_failed_for_good, dispatch_uid="task_failed_for_good")
         alerts.final_failure.connect(alerts.mail_the_admins, dispatch_uid="mail_the_admins")

@@ -19,8 +19,16 @@ def queued_task(result_id):
     return None
 
 
+def remember_enqueued(result_id, package):
+    """Nothing to record: the task's row in the queue is its record."""
+
+
 def mark_running(result_id, package):
     """Nothing to record: the queue's lock already says which tasks are taken."""
+
+
+def forget(result_id):
+    """Nothing to drop: the row left the queue when the result was saved."""
 
 
 def will_be_retried(attempt_count):

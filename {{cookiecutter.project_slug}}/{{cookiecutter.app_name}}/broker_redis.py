@@ -1,41 +1,57 @@
-"""What the standard tasks API (task_backend.py) asks the Redis broker."""
+"""What the standard tasks API (task_backend.py) asks the Redis broker.
+
+Redis removes a task from its list when a cluster takes it, and a cluster may hold it
+in memory before a worker starts it. So the task's package is also kept under a key
+of its own from its enqueue to its saved result (a week at most: a task lost in a
+crash, Redis's own behaviour, stays READY until then), and under a second key while a
+worker runs it. get_result() reads those keys: no scan of the queue.
+"""
 
 from functools import cache
 
-from django.conf import settings
 from django_q.brokers import get_broker
 from django_q.conf import Conf
 from django_q.signing import SignedPackage
 
-# A running task is recorded under this key until a little after its timeout.
+WAITING_KEY = "django_q:{cluster}:waiting:{result_id}"
 RUNNING_KEY = "django_q:{cluster}:running:{result_id}"
+WAITING_SECONDS = 7 * 24 * 3600
+# A running task is recorded until a little after its timeout.
 RUNNING_MARGIN = 60
 
 
 def queued_task(result_id):
-    """(package, taken) of a task waiting in a queue or running, or None.
-
-    Redis removes a task from its list when a cluster takes it, so a running task is
-    found by the key mark_running() set. get_result() of a waiting task costs a scan
-    of the queues.
-    """
+    """(package, running) of a task not finished yet, or None."""
     connection = broker().connection
-    running = connection.get(running_key(result_id))
+    running, waiting = connection.mget(key(RUNNING_KEY, result_id), key(WAITING_KEY, result_id))
     if running is not None:
         return SignedPackage.loads(running), True
-    clusters = [Conf.CLUSTER_NAME, *getattr(settings, "Q_CLUSTER", {}).get("ALT_CLUSTERS", {})]
-    for cluster in clusters:
-        for signed in connection.lrange(f"django_q:{cluster}:q", 0, -1):
-            package = SignedPackage.loads(signed)
-            if result_id in (package.get("id"), package.get("group")):
-                return package, False
+    if waiting is not None:
+        return SignedPackage.loads(waiting), False
     return None
 
 
+def remember_enqueued(result_id, package):
+    """Record a task as it is enqueued, for get_result()."""
+    signed = SignedPackage.dumps(package)
+    broker().connection.set(key(WAITING_KEY, result_id), signed, ex=WAITING_SECONDS)
+
+
 def mark_running(result_id, package):
-    """Record that a cluster runs this task, for get_result()."""
+    """Record that a worker runs this task, for get_result()."""
     expires = (Conf.TIMEOUT or 24 * 3600) + RUNNING_MARGIN
-    broker().connection.set(running_key(result_id), SignedPackage.dumps(package), ex=expires)
+    signed = SignedPackage.dumps(package)
+    broker().connection.set(key(RUNNING_KEY, result_id), signed, ex=expires)
+
+
+def forget(result_id):
+    """Drop the records of a task whose result is saved."""
+    broker().connection.delete(key(WAITING_KEY, result_id), key(RUNNING_KEY, result_id))
+
+
+def will_be_retried(attempt_count):
+    """A failed task is not delivered again by the Redis broker."""
+    return False
 
 
 @cache
@@ -44,10 +60,5 @@ def broker():
     return get_broker()
 
 
-def running_key(result_id):
-    return RUNNING_KEY.format(cluster=Conf.CLUSTER_NAME, result_id=result_id)
-
-
-def will_be_retried(attempt_count):
-    """A failed task is not delivered again by the Redis broker."""
-    return False
+def key(template, result_id):
+    return template.format(cluster=Conf.CLUSTER_NAME, result_id=result_id)

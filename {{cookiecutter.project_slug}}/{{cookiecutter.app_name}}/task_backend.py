@@ -21,7 +21,13 @@ from django_q.models import Schedule
 from django_q.models import Task as QTask
 from django_q.tasks import async_task
 
-from .broker_{{ cookiecutter.broker }} import mark_running, queued_task, will_be_retried
+from .broker_{{ cookiecutter.broker }} import (
+    forget,
+    mark_running,
+    queued_task,
+    remember_enqueued,
+    will_be_retried,
+)
 
 try:  # Django 6.0 and later
     from django.tasks import DEFAULT_TASK_QUEUE_NAME, Task, TaskContext, TaskResultStatus
@@ -185,13 +191,8 @@ class DjangoQBackend(BaseTaskBackend):
     def _result(self, result_id, func, args, kwargs, status=TaskResultStatus.READY, **fields):
         """The TaskResult of a task saved or queued by django-q2 (func: its function or
         the path to it); TaskResultDoesNotExist unless that is a task of this backend."""
-        task = func  # the task itself, when async_task() was given it rather than its path
-        if isinstance(func, str):
-            try:
-                task = import_string(func)
-            except ImportError:
-                task = None
-        if not isinstance(task, DjangoQTask) or task.backend != self.alias:
+        task = standard_task(func)
+        if task is None or task.backend != self.alias:
             raise TaskResultDoesNotExist(result_id)
         result = new_result(task, self.alias, args, kwargs, id=result_id, **fields)
         object.__setattr__(result, "status", status)
@@ -274,14 +275,44 @@ def attempt_number(q_id):
     return 1 + (saved or 0)
 
 
+def result_id_of(package):
+    """The result id of a django-q2 task package: its id, or for a deferred task the
+    name of the schedule it came from (the package's group)."""
+    group = package.get("group") or ""
+    return group if group.startswith(DEFERRED_PREFIX) else package["id"]
+
+
+def standard_task(func):
+    """The DjangoQTask a package's function is (the task, or the path to it), or None."""
+    if isinstance(func, str):
+        try:
+            func = import_string(func)
+        except ImportError:
+            return None
+    return func if isinstance(func, DjangoQTask) else None
+
+
+def note_enqueued(sender, task, **kwargs):
+    """Receiver of django-q2's pre_enqueue, wherever async_task() runs (enqueue(), a
+    schedule, django-q2's own API): the broker records the standard tasks."""
+    if standard_task(task["func"]) is not None:
+        remember_enqueued(result_id_of(task), task)
+
+
 def prepare_run(sender, func, task, **kwargs):
     """Receiver of django-q2's pre_execute: tell a DjangoQTask which result it runs."""
     if not isinstance(func, DjangoQTask):
         return
-    group = task.get("group") or ""
-    result_id = group if group.startswith(DEFERRED_PREFIX) else task["id"]
+    result_id = result_id_of(task)
     _running[func.module_path] = {"result_id": result_id, "q_id": task["id"]}
     mark_running(result_id, task)
+
+
+def forget_saved(sender, task, **kwargs):
+    """Receiver of django-q2's post_execute (the result is saved): the broker drops
+    its records of a standard task."""
+    if standard_task(task["func"]) is not None:
+        forget(result_id_of(task))
 
 
 def save_error(sender, func, task, **kwargs):
