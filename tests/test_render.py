@@ -240,3 +240,26 @@ def test_default_settings_are_short_and_plain(rendered_projects):
     comments = [line for line in lines if line.strip().startswith("#")]
     assert len(lines) <= 250
     assert len(comments) <= 0.2 * len(lines), comments
+
+
+def test_operations_doc_covers_the_way_to_one_server(rendered):
+    text = (rendered.path / "docs" / "operations.md").read_text()
+    headings = set(re.findall(r"^## (.+)$", text, re.MULTILINE))
+    assert {
+        "Run it in development",
+        "The production web server",
+        "One server with systemd",
+        "Containers",
+        "Health",
+        "Schedules",
+        "Back up and restore",
+        "Alerts",
+        "Logs",
+        "When one machine is not enough",
+        "What is tested",
+    } <= headings
+    sqlite = rendered.context["database"] == "sqlite"
+    assert ("manage.py backup" in text) == sqlite
+    assert ("pg_dump" in text) == (not sqlite)
+    for path in re.findall(r"`((?:deploy|tests|docs)/[\w./-]+)`", text):
+        assert (rendered.path / path.rstrip("/")).exists(), path

@@ -237,7 +237,14 @@ def saved_error(text):
 def run(task, running, args, kwargs):
     """Run a task in a worker, between the task_started and task_finished signals."""
     backend = task.get_backend()
-    result = new_result(task, backend.alias, args, kwargs, id=running["result_id"])
+    result = new_result(
+        task,
+        backend.alias,
+        args,
+        kwargs,
+        id=running["result_id"],
+        enqueued_at=running["enqueued_at"],
+    )
     object.__setattr__(result, "status", TaskResultStatus.RUNNING)
     object.__setattr__(result, "started_at", timezone.now())
     object.__setattr__(result, "last_attempted_at", result.started_at)
@@ -304,7 +311,11 @@ def prepare_run(sender, func, task, **kwargs):
     if not isinstance(func, DjangoQTask):
         return
     result_id = result_id_of(task)
-    _running[func.module_path] = {"result_id": result_id, "q_id": task["id"]}
+    _running[func.module_path] = {
+        "result_id": result_id,
+        "q_id": task["id"],
+        "enqueued_at": task.get("started"),  # django-q2 sets "started" at enqueue
+    }
     mark_running(result_id, task)
 
 
