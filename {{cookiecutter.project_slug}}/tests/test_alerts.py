@@ -1,5 +1,6 @@
 """A task that fails for good mails ADMINS ({{ cookiecutter.app_name }}/alerts.py)."""
 
+import logging
 import re
 
 import django
@@ -67,3 +68,23 @@ def test_the_cluster_mails_a_final_failure(live_env, start_cluster):
 
     assert wait_for(lambda: SUBJECT in mails(), timeout=30), cluster.log()[-3000:]
     assert "To: ops@example.com" in mails()
+
+
+@pytest.mark.django_db
+def test_a_mail_that_cannot_be_sent_is_logged_not_raised(settings, monkeypatch, caplog):
+    settings.ADMINS = ADMINS
+    monkeypatch.setattr(Conf, "MAX_ATTEMPTS", 1)
+
+    def refuse(*args, **kwargs):
+        raise ConnectionRefusedError("no mail server")
+
+    monkeypatch.setattr("{{ cookiecutter.app_name }}.alerts.mail_admins", refuse)
+    row = failed_task(attempts=1)
+    with caplog.at_level("ERROR", logger="django-q"):
+        logger = logging.getLogger("django-q")
+        logger.addHandler(caplog.handler)  # "django-q" does not propagate to the root logger
+        try:
+            task_failed_for_good(sender="django_q", task={"id": row.id, "success": False})
+        finally:
+            logger.removeHandler(caplog.handler)
+    assert "could not mail the admins" in caplog.text

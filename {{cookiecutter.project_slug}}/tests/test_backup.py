@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 from {{ cookiecutter.app_name }} import sqlite
 from {{ cookiecutter.app_name }}.health import alive_clusters
 
-from .processes import run_manage, run_producers, wait_for
+from .processes import run_manage, run_producers, stop_process_group, wait_for
 from .tasks import record
 
 # The rows tests/tasks.py functions wrote, counted in another database.
@@ -37,7 +37,7 @@ def test_backup_keeps_the_newest_copies(tmp_path):
 def test_a_backup_taken_while_a_cluster_writes_restores_into_a_working_project(
     live_env, start_cluster, task_runs, tmp_path
 ):
-    start_cluster()
+    cluster = start_cluster()
     record("written-before-the-backups", "marker")
     producers = threading.Thread(target=run_producers, args=(300,), kwargs={"env": live_env})
     producers.start()
@@ -52,6 +52,9 @@ def test_a_backup_taken_while_a_cluster_writes_restores_into_a_working_project(
     assert len(copies) == min(2, len(outputs))
     assert [integrity(path) for path in copies] == ["ok"] * len(copies)
 
+    # Restore as documented: with the cluster stopped.
+    stop_process_group(cluster)
+    assert wait_for(lambda: not alive_clusters(), timeout=20)
     restored = tmp_path / "restored" / "db.sqlite3"
     restored.parent.mkdir()
     env = {**live_env, "DJANGO_SQLITE_PATH": str(restored)}

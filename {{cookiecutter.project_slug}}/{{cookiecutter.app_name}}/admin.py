@@ -7,6 +7,8 @@ database) keep django-q2's admin.
 https://django-q2.readthedocs.io/en/master/admin.html
 """
 
+import re
+
 from django.contrib import admin
 from django.template.defaultfilters import truncatechars
 from django.utils.dateformat import format as date_format
@@ -53,8 +55,9 @@ class TaskListMixin:
 
 
 def breakable(text):
-    """Text that may wrap after each dot: dotted paths are long words."""
-    return format_html_join(mark_safe(".<wbr>"), "{}", ((part,) for part in text.split(".")))
+    """Text that may wrap after each dot or underscore: dotted paths are long words."""
+    parts = re.split(r"(?<=[._])", text)
+    return format_html_join(mark_safe("<wbr>"), "{}", ((part,) for part in parts))
 
 
 @admin.register(Failure)

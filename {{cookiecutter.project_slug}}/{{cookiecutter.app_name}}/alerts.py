@@ -5,12 +5,16 @@ cluster's monitor once a result is saved). The shipped alert mails ADMINS; conne
 your own receivers to `final_failure` (a chat message, a pager) the same way.
 """
 
+import logging
+
 from django.core.mail import mail_admins
 from django.dispatch import Signal
 from django_q.models import Task
 
 from .broker_{{ cookiecutter.broker }} import will_be_retried
 from .results import error_summary
+
+logger = logging.getLogger("django-q")
 
 # Sent with `task`: the django_q Task row of a task that failed for good.
 final_failure = Signal()
@@ -26,14 +30,18 @@ def task_failed_for_good(sender, task, **kwargs):
 
 
 def mail_the_admins(sender, task, **kwargs):
-    """Receiver of final_failure: a mail to ADMINS (nothing is sent when it is empty)."""
-    mail_admins(
-        subject=f"Task failed: {task.func}",
-        message=(
-            f"The task {task.name} ({task.func}, id {task.id}) failed after "
-            f"{task.attempt_count} attempt(s), at {task.stopped:%Y-%m-%d %H:%M:%S %Z}, and "
-            f"will not run again.\n\nError: {error_summary(task.result)}\n\n"
-            f"{task.result}\n\nResubmit it from the admin's Failed tasks page, once fixed."
-        ),
-        fail_silently=True,
-    )
+    """Receiver of final_failure: a mail to ADMINS (nothing is sent when it is empty).
+
+    A mail that cannot be sent is logged, not raised: the cluster's monitor goes on."""
+    try:
+        mail_admins(
+            subject=f"Task failed: {task.func}",
+            message=(
+                f"The task {task.name} ({task.func}, id {task.id}) failed after "
+                f"{task.attempt_count} attempt(s), at {task.stopped:%Y-%m-%d %H:%M:%S %Z}, "
+                f"and will not run again.\n\nError: {error_summary(task.result)}\n\n"
+                f"{task.result}\n\nResubmit it from the admin's Failed tasks page, once fixed."
+            ),
+        )
+    except Exception:
+        logger.exception("could not mail the admins that task %s failed", task.id)

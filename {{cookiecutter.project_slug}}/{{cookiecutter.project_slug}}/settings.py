@@ -42,13 +42,26 @@ SECRET_KEY_FALLBACKS = env.list("DJANGO_SECRET_KEY_FALLBACKS", default=[])
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 
 # Who is mailed when a task fails for good ({{ cookiecutter.app_name }}/alerts.py), and how: an
-# email URL, e.g. smtp+tls://user:password@smtp.example.com:587 (console by default).
+# email URL, e.g. smtp+tls://user:password@smtp.example.com:587 (by default the console
+# with DEBUG on, else an SMTP server on localhost).
+default_email_url = "consolemail://" if DEBUG else "smtp://localhost:25"
 {%- if cookiecutter.django_version == "5.2" %}
 ADMINS = [("", email) for email in env.list("DJANGO_ADMINS", default=[])]
+vars().update(env.email_url("DJANGO_EMAIL_URL", default=default_email_url))
 {%- else %}
 ADMINS = env.list("DJANGO_ADMINS", default=[])
+email = env.email_url("DJANGO_EMAIL_URL", default=default_email_url)
+MAILERS = {"default": {"BACKEND": email["EMAIL_BACKEND"]}}
+if email["EMAIL_HOST"]:  # an SMTP server
+    MAILERS["default"]["OPTIONS"] = {
+        "host": email["EMAIL_HOST"],
+        "port": email["EMAIL_PORT"],
+        "username": email["EMAIL_HOST_USER"],
+        "password": email["EMAIL_HOST_PASSWORD"],
+        "use_tls": email.get("EMAIL_USE_TLS", False),
+        "use_ssl": email.get("EMAIL_USE_SSL", False),
+    }
 {%- endif %}
-vars().update(env.email_url("DJANGO_EMAIL_URL", default="consolemail://"))
 SERVER_EMAIL = env.str("DJANGO_SERVER_EMAIL", default="root@localhost")
 
 INSTALLED_APPS = [
