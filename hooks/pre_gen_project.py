@@ -145,7 +145,7 @@ def validate_app_name(answers):
 
 
 def validate_django_version(answers, python=sys.version_info):
-    version = str(answers["django_version"]).strip()
+    version = str(answers["django_version"])  # exactly: the files use it as given
     if version not in DJANGO_VERSIONS:
         return f"django_version {version!r} is not one of {', '.join(DJANGO_VERSIONS)}."
     oldest = DJANGO_VERSIONS[version]

@@ -103,10 +103,11 @@ def test_failing_and_timed_out_tasks_use_every_attempt_then_fail_once(
     live_env, start_cluster, task_runs, queued_tasks
 ):
     max_attempts = 3
-    # Timings compressed below check E002's bound: two tasks, two workers.
+    # Timings compressed below check E002's bound: two tasks, two workers. Retry leaves
+    # the monitor 2 s to save a failure before the task is delivered again.
     cluster = start_cluster(
         DJANGO_Q_TIMEOUT="1",
-        DJANGO_Q_RETRY="2",
+        DJANGO_Q_RETRY="3",
         DJANGO_Q_MAX_ATTEMPTS=str(max_attempts),
         DJANGO_Q_WORKERS="2",
         skip_checks=True,
