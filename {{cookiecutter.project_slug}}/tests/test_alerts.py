@@ -34,10 +34,15 @@ def failed_task(attempts):
     )
 
 
-@pytest.mark.django_db
-def test_a_failure_with_no_attempt_left_mails_the_admins(settings, mailoutbox, monkeypatch):
+@pytest.fixture
+def two_attempts(settings, monkeypatch):
+    """ADMINS set, and tasks that get two attempts (in this process)."""
     settings.ADMINS = ADMINS
     monkeypatch.setattr(Conf, "MAX_ATTEMPTS", 2)
+
+
+@pytest.mark.django_db
+def test_a_failure_with_no_attempt_left_mails_the_admins(two_attempts, mailoutbox):
     row = failed_task(attempts=2)
     task_failed_for_good(sender="django_q", task={"id": row.id, "success": False})
     [mail] = mailoutbox
@@ -48,9 +53,7 @@ def test_a_failure_with_no_attempt_left_mails_the_admins(settings, mailoutbox, m
 
 
 @pytest.mark.django_db
-def test_a_failure_to_be_retried_or_a_success_mails_nobody(settings, mailoutbox, monkeypatch):
-    settings.ADMINS = ADMINS
-    monkeypatch.setattr(Conf, "MAX_ATTEMPTS", 2)
+def test_a_failure_to_be_retried_or_a_success_mails_nobody(two_attempts, mailoutbox):
     row = failed_task(attempts=1)
     task_failed_for_good(sender="django_q", task={"id": row.id, "success": False})
     task_failed_for_good(sender="django_q", task={"id": row.id, "success": True})
@@ -71,15 +74,13 @@ def test_the_cluster_mails_a_final_failure(live_env, start_cluster):
 
 
 @pytest.mark.django_db
-def test_a_mail_that_cannot_be_sent_is_logged_not_raised(settings, monkeypatch, caplog):
-    settings.ADMINS = ADMINS
-    monkeypatch.setattr(Conf, "MAX_ATTEMPTS", 1)
+def test_a_mail_that_cannot_be_sent_is_logged_not_raised(two_attempts, monkeypatch, caplog):
 
     def refuse(*args, **kwargs):
         raise ConnectionRefusedError("no mail server")
 
     monkeypatch.setattr("{{ cookiecutter.app_name }}.alerts.mail_admins", refuse)
-    row = failed_task(attempts=1)
+    row = failed_task(attempts=2)
     with caplog.at_level("ERROR", logger="django-q"):
         logger = logging.getLogger("django-q")
         logger.addHandler(caplog.handler)  # "django-q" does not propagate to the root logger
