@@ -26,20 +26,20 @@ def alive_clusters():
     return [stat for stat in Stat.get_all() if str(stat.status) in ALIVE]
 
 
-def cluster_problem(now=None):
-    """Why no cluster runs this project's tasks, or None."""
+def cluster_state(now=None):
+    """(the stats of the live clusters, why no cluster runs this project's tasks or None)."""
     try:
         alive = alive_clusters()
     except Exception as exc:
-        return f"cannot read cluster stats: {exc}"
+        return [], f"cannot read cluster stats: {exc}"
     if not alive:
-        return (
+        return [], (
             f"no cluster alive: no {Conf.PREFIX!r} cluster reported its stats in the last "
             "few seconds (is `python manage.py qcluster` running?)"
         )
     if Conf.ORM:
-        return progress_problem(now or timezone.now())
-    return None
+        return alive, progress_problem(now or timezone.now())
+    return alive, None
 
 
 def database_problem():

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from {{ cookiecutter.app_name }}.health import alive_clusters, cluster_problem
+from {{ cookiecutter.app_name }}.health import cluster_state
 
 
 class Command(BaseCommand):
@@ -12,10 +12,9 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args, **options):
-        problem = cluster_problem()
+        alive, problem = cluster_state()
         if problem:
             raise CommandError(problem)
-        alive = alive_clusters()
         described = ", ".join(
             f"{stat.cluster_id} on {stat.host} ({stat.status}, {len(stat.workers)} workers)"
             for stat in alive
