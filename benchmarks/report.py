@@ -42,6 +42,12 @@ COLUMNS = {
 
 # name: (numerator, denominator), each (config, pattern, workers); None: the default count.
 RATIOS = {
+    "default_vs_huey": (("default", "plain", None), ("huey", "plain", None)),
+    "default_vs_django_tasks_db": (("default", "plain", None), ("django_tasks_db", "plain", None)),
+    "standard_api_vs_django_tasks_db": (
+        ("standard_api", "plain", None),
+        ("django_tasks_db", "plain", None),
+    ),
     "default_vs_recipe_plain": (("default", "plain", None), ("recipe", "plain", 1)),
     "default_4_workers_vs_recipe_plain": (("default", "plain", 4), ("recipe", "plain", 1)),
     "default_vs_django_q2_pruning": (

@@ -35,6 +35,17 @@ OVERLAYS_DIR = Path(__file__).resolve().parent / "overlays"
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 POSTGRES_URL = os.environ.get("POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 PRODUCER_TIMEOUT = 600
+# The cluster's poll interval (django-q2's default), given to the peers that poll too.
+POLL_SECONDS = 0.2
+# The settings overlay of each config, where it is not bench_<config>.py.
+OVERLAYS = {"postgresql": "default", "standard_api": "default", "huey": "default"}
+# How each config's producers enqueue, where it is not async_task() in tests/producer.py.
+STANDARD_API = {"options": ("--api", "standard", "--func", "bench_tasks.record_run")}
+PRODUCERS = {
+    "standard_api": STANDARD_API,
+    "django_tasks_db": STANDARD_API,
+    "huey": {"module": "bench_huey"},
+}
 
 
 def parse_args(argv):
@@ -42,6 +53,9 @@ def parse_args(argv):
     parser.add_argument("--tasks", type=int, default=1000, help="tasks per run (default 1000)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--docs", type=Path, help="also write the results page to this file")
+    parser.add_argument(
+        "--only", type=lambda text: set(text.split(",")), help="run these configs only (a,b)"
+    )
     return parser.parse_args(argv)
 
 
@@ -94,28 +108,71 @@ class Target:
             "migrate",
             "--noinput",
             cwd=self.project,
-            env=project_env("default", "migrate", database_env),
+            # Every config's tables, django-tasks-db's included.
+            env=project_env("django_tasks_db", "migrate", database_env),
             timeout=300,
         )
         if completed.returncode != 0:
             raise RuntimeError(f"migrate failed:\n{completed.stderr}")
 
+    def start_workers(self, config, workers, log_path, env):
+        """Start what runs the tasks of `config`; return its processes once they are ready."""
+        processes = self.processes
+        if config == "huey":
+            consumer = [sys.executable, "-m", "huey.bin.huey_consumer", "bench_huey.huey"]
+            started = [
+                processes.start_command(
+                    [*consumer, "-w", workers, "-k", "process"], log_path, self.project, env
+                )
+            ]
+            marker = b"consumer started"
+        elif config == "django_tasks_db":
+            # One db_worker process per worker; it polls as often as the cluster does.
+            started = [
+                processes.start_manage(
+                    "db_worker",
+                    "--interval",
+                    str(POLL_SECONDS),
+                    log_path=log_path.with_suffix(f".{n}.log"),
+                    cwd=self.project,
+                    env=env,
+                )
+                for n in range(workers)
+            ]
+            marker = b"Starting worker"
+        else:
+            # skip_checks: the recipe fails the project's checks on purpose.
+            started = [processes.start_cluster(log_path, skip_checks=True, cwd=self.project, env=env)]
+            marker = processes.CLUSTER_RUNNING
+        try:
+            for process in started:
+                processes.wait_until_running(process, marker=marker)
+        except Exception:
+            for process in started:
+                processes.stop_process_group(process)
+            raise
+        return started
+
     def measure(self, config, pattern, workers, tasks, workdir):
-        """Run one configuration: a cluster, the producers, then wait for the queue to drain."""
+        """Run one configuration: its workers, the producers, then wait for the queue to drain."""
         processes = self.processes
         run_name = f"bench-{config}-{pattern}-{workers}-{uuid.uuid4().hex[:8]}"
         database_env = self.databases.create(run_name)
-        overlay = "default" if config == "postgresql" else config
-        env = {**project_env(overlay, run_name, database_env), "DJANGO_Q_WORKERS": str(workers)}
+        env = {
+            **project_env(OVERLAYS.get(config, config), run_name, database_env),
+            "DJANGO_Q_WORKERS": str(workers),
+        }
         try:
-            # skip_checks: the recipe fails the project's checks on purpose.
-            log_path = workdir / f"{run_name}.log"
-            cluster = processes.start_cluster(log_path, skip_checks=True, cwd=self.project, env=env)
+            started_workers = self.start_workers(config, workers, workdir / f"{run_name}.log", env)
             try:
-                processes.wait_until_running(cluster)
                 started = time.monotonic()
                 reports = processes.run_producers(
-                    tasks, pattern, cwd=self.project, env=env, timeout=PRODUCER_TIMEOUT
+                    tasks,
+                    pattern,
+                    cwd=self.project,
+                    env=env,
+                    timeout=PRODUCER_TIMEOUT,
+                    **PRODUCERS.get(config, {}),
                 )
                 enqueued = sum(report["enqueued"] for report in reports)
 
@@ -127,7 +184,8 @@ class Target:
                 completed = self.databases.count(database_env, COUNT_DONE)
                 runs = self.databases.count(database_env, COUNT_RUNS)
             finally:
-                processes.stop_process_group(cluster)
+                for process in started_workers:
+                    processes.stop_process_group(process)
         finally:
             self.databases.drop(database_env)
         latencies = [ms for report in reports for ms in report["latencies_ms"]]
@@ -172,10 +230,8 @@ def plan(default_workers, servers):
     configs = [("default", n) for n in counts] + [("recipe", 1)]
     configs += [(config, n) for config in servers for n in counts]
     runs = [(config, pattern, n) for config, n in configs for pattern in ("plain", "atomic")]
-    return runs + [
-        ("django_q2_pruning", "plain", default_workers),
-        ("new_connections", "plain", default_workers),
-    ]
+    peers = ("huey", "django_tasks_db", "standard_api", "django_q2_pruning", "new_connections")
+    return runs + [(config, "plain", default_workers) for config in peers]
 
 
 def machine():
@@ -216,6 +272,8 @@ def main(argv=None):
             targets["postgresql"] = Target(project, processes, PostgresDatabases, POSTGRES_URL)
             servers.append("postgresql")
         for config, pattern, workers in plan(default_workers, servers):
+            if args.only and config not in args.only:
+                continue
             print(f"running {config} / {pattern} / {workers} workers ...", flush=True)
             target = targets["postgresql" if config == "postgresql" else "sqlite"]
             runs.append(target.measure(config, pattern, workers, args.tasks, workdir))

@@ -34,6 +34,7 @@ UNUSED_FILES = {
         "sqlite": ("docs/postgresql.md",),
         "postgresql": (
             "{app}/sqlite.py",
+            "{app}/sqlite_broker.py",
             "{app}/management/commands/backup.py",
             "{app}/management/commands/restore.py",
             "tests/test_sqlite.py",
@@ -45,6 +46,7 @@ UNUSED_FILES = {
         "orm": ("{app}/broker_redis.py", "tests/test_redis_broker.py", "docs/broker-redis.md"),
         "redis": (
             "{app}/broker_orm.py",
+            "{app}/sqlite_broker.py",
             "{app}/migrations/0002_create_cache_table.py",
             "tests/test_orm_broker.py",
             "docs/broker-orm.md",
@@ -103,12 +105,13 @@ def write_env_file(project_dir, answers):
 
 
 def unused_files(answers):
-    """The project-relative paths that the answers make useless."""
-    return [
+    """The project-relative paths that the answers make useless, each once."""
+    paths = (
         path.format(app=answers["app_name"])
         for key, by_value in UNUSED_FILES.items()
         for path in by_value.get(answers[key], ())
-    ]
+    )
+    return list(dict.fromkeys(paths))
 
 
 def remove_unused_files(project_dir, answers):

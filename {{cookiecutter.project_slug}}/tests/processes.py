@@ -102,16 +102,17 @@ def start_cluster(log_path=None, skip_checks=False, reload=False, **kwargs):
     return start_manage(*args, log_path=log_path, **kwargs)
 
 
-def wait_until_running(cluster, timeout=READY_TIMEOUT):
-    """Wait until a cluster started with a log_path logs that it runs.
+def wait_until_running(cluster, timeout=READY_TIMEOUT, marker=CLUSTER_RUNNING):
+    """Wait until a cluster started with a log_path logs that it runs (marker: bytes
+    that another command logs once it is ready).
 
     Raises RuntimeError, with the end of the log, if it exits or takes longer.
     """
     deadline = time.monotonic() + timeout
-    while CLUSTER_RUNNING not in cluster.log_path.read_bytes():
+    while marker not in cluster.log_path.read_bytes():
         if cluster.popen.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(
-                f"qcluster did not start within {timeout} s (exit code "
+                f"{' '.join(cluster.popen.args[1:])} did not start within {timeout} s (exit code "
                 f"{cluster.popen.poll()}); the end of its log:\n{cluster.log()[-2000:]}"
             )
         time.sleep(0.1)
@@ -157,17 +158,21 @@ def run_producers(
     cwd=BASE_DIR,
     env=None,
     timeout=COMMAND_TIMEOUT,
+    module="tests.producer",
+    options=(),
 ):
     """Enqueue `total` tasks from `producers` processes at once (tests/producer.py).
 
     Producer n enqueues keys pn-0, pn-1, ...; returns their JSON reports (enqueued,
-    errors, latencies_ms). Raises RuntimeError if a producer fails.
+    errors, latencies_ms). Raises RuntimeError if a producer fails. `options` go to
+    each producer's command line; `module` runs another producer with the same
+    arguments and report.
     """
     counts = [total // producers + (n < total % producers) for n in range(producers)]
     processes = [
         subprocess.Popen(
-            [str(python), "-m", "tests.producer", "--prefix", f"p{n}", "--count", str(count)]
-            + ["--pattern", pattern],
+            [str(python), "-m", module, "--prefix", f"p{n}", "--count", str(count)]
+            + ["--pattern", pattern, *options],
             cwd=cwd,
             env=command_env(env),
             stdout=subprocess.PIPE,

@@ -1,10 +1,11 @@
 """Enqueue tasks the way a web view does, from its own process; print a JSON report.
 
-    python -m tests.producer --prefix p1 --count 100 [--pattern atomic|plain]
+    python -m tests.producer --prefix p1 --count 100 [--pattern atomic|plain] [--api standard]
 
 "atomic": each enqueue runs inside transaction.atomic() after a read, like a view
 that saves something and enqueues a task in the same transaction. "plain": a bare
-async_task(). The report has the number enqueued, the errors, and each enqueue's
+enqueue. --api standard enqueues with the standard tasks API (--func names a @task),
+not async_task(). The report has the number enqueued, the errors, and each enqueue's
 latency in milliseconds. The benchmark of the template repository uses it too.
 """
 
@@ -21,20 +22,30 @@ def parse_args(argv):
     parser.add_argument("--count", type=int, default=100)
     parser.add_argument("--pattern", choices=("atomic", "plain"), default="atomic")
     parser.add_argument("--func", default="tests.tasks.record_run")
+    parser.add_argument("--api", choices=("django_q", "standard"), default="django_q")
     return parser.parse_args(argv)
 
 
-def enqueue_one(func, key, pattern):
-    from django.contrib.auth.models import User
-    from django.db import transaction
+def enqueuer(func, api):
+    """A function that enqueues func(key)."""
+    from django.utils.module_loading import import_string
     from django_q.tasks import async_task
 
+    if api == "standard":
+        return import_string(func).enqueue
+    return lambda key: async_task(func, key)
+
+
+def enqueue_one(enqueue, key, pattern):
+    from django.contrib.auth.models import User
+    from django.db import transaction
+
     if pattern == "plain":
-        async_task(func, key)
+        enqueue(key)
         return
     with transaction.atomic():
         User.objects.filter(is_superuser=True).exists()
-        async_task(func, key)
+        enqueue(key)
 
 
 def main(argv=None):
@@ -43,12 +54,13 @@ def main(argv=None):
     import django
 
     django.setup()
+    enqueue = enqueuer(args.func, args.api)
     errors, latencies_ms = [], []
     for index in range(args.count):
         key = f"{args.prefix}-{index}"
         started = time.perf_counter()
         try:
-            enqueue_one(args.func, key, args.pattern)
+            enqueue_one(enqueue, key, args.pattern)
         except Exception as exc:
             errors.append(f"{key}: {type(exc).__name__}: {exc}")
             continue

@@ -1,3 +1,4 @@
+import itertools
 import logging
 from datetime import timedelta
 
@@ -8,6 +9,7 @@ from django.utils import timezone
 from django_q.models import Failure, Success, Task
 from django_q.tasks import async_task, result
 
+from {{ cookiecutter.app_name }} import results
 from {{ cookiecutter.app_name }}.tasks import (
     DeliberateFailure,
     clear_expired_sessions,
@@ -49,12 +51,16 @@ def test_clear_expired_sessions_deletes_only_expired_ones():
 
 
 @pytest.mark.django_db
-def test_successes_past_the_limit_are_pruned_after_a_task(settings):
+def test_successes_past_the_limit_are_pruned_every_few_successes(settings, monkeypatch):
     settings.TASK_SUCCESS_LIMIT = 3
+    monkeypatch.setattr(results, "PRUNE_EVERY", 5)
+    monkeypatch.setattr(results, "_successes", itertools.count(1))
     now = timezone.now()
     failure = Task.objects.create(
         id="failed-task", name="failed", func="x", started=now, stopped=now, success=False
     )
-    ids = [async_task(echo_test, str(n), sync=True) for n in range(5)]
+    ids = [async_task(echo_test, str(n), sync=True) for n in range(4)]
+    assert Success.objects.count() == 4  # not pruned yet
+    ids.append(async_task(echo_test, "4", sync=True))
     assert set(Success.objects.values_list("id", flat=True)) == set(ids[-3:])
     assert Failure.objects.filter(pk=failure.pk).exists()

@@ -7,6 +7,8 @@
 - A SIGTERM to the process group kills the cluster mid-task, and a stopping cluster
   runs every task it took ahead first (spawn_cluster, stop).
 tests/test_cluster.py kills the cluster's processes and stops it with real signals.
+- async_task() builds a new broker on every call: with Redis, a new connection per
+  enqueue (shared_broker).
 """
 
 import os
@@ -14,6 +16,7 @@ import queue
 import signal
 import threading
 
+import django_q.tasks
 from django.utils import timezone
 from django_q.brokers import Broker
 from django_q.cluster import Sentinel
@@ -26,6 +29,7 @@ UPSTREAM_GET_STATS = Broker.get_stats
 UPSTREAM_REINCARNATE = Sentinel.reincarnate
 UPSTREAM_SPAWN_CLUSTER = Sentinel.spawn_cluster
 UPSTREAM_STOP = Sentinel.stop
+UPSTREAM_GET_BROKER = django_q.tasks.get_broker
 
 # The exit code of a cluster's guard that stopped it after a sudden death.
 SUDDEN_DEATH_EXIT_CODE = 3
@@ -146,7 +150,24 @@ def return_tasks_not_started(task_queue, broker):
         returned += 1
 
 
+_shared_brokers = {}
+
+
+def shared_broker(list_key=None):
+    """get_broker for async_task() and the result helpers: one broker per process and queue.
+
+    Upstream builds a broker per call; the Redis one opens a connection pool of its own,
+    so every enqueue paid a new TCP connection (a 5 ms median, docs/performance.md). A
+    forked process builds its own, as a connection must not be shared across a fork.
+    """
+    key = (os.getpid(), list_key)
+    if key not in _shared_brokers:
+        _shared_brokers[key] = UPSTREAM_GET_BROKER(list_key)
+    return _shared_brokers[key]
+
+
 def apply():
+    django_q.tasks.get_broker = shared_broker
     Broker.get_stats = get_stats
     Sentinel.reincarnate = reincarnate
     Sentinel.spawn_cluster = spawn_cluster

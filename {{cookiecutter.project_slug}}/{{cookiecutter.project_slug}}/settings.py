@@ -175,6 +175,10 @@ Q_CLUSTER = {
     "name": "{{ cookiecutter.project_slug }}",
 {%- if cookiecutter.broker == "orm" %}
     "orm": "default",
+{%- if cookiecutter.database == "sqlite" %}
+    # The ORM broker with one statement to claim tasks and one to ack each.
+    "broker_class": "{{ cookiecutter.app_name }}.sqlite_broker.SqliteBroker",
+{%- endif %}
 {%- else %}
     "redis": env.str("REDIS_URL", default="redis://127.0.0.1:6379/0"),
 {%- endif %}
