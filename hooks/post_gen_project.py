@@ -38,6 +38,7 @@ UNUSED_FILES = {
             "{app}/management/commands/backup.py",
             "{app}/management/commands/restore.py",
             "tests/test_sqlite.py",
+            "tests/test_sqlite_broker.py",
             "tests/test_backup.py",
             "docs/sqlite.md",
         ),
@@ -47,6 +48,7 @@ UNUSED_FILES = {
         "redis": (
             "{app}/broker_orm.py",
             "{app}/sqlite_broker.py",
+            "tests/test_sqlite_broker.py",
             "{app}/migrations/0002_create_cache_table.py",
             "tests/test_orm_broker.py",
             "docs/broker-orm.md",

@@ -232,6 +232,15 @@ def test_unused_files_follow_the_answers(database, broker, removed):
     assert not {path for path in unused if path.startswith(("core/tasks", "tests/test_load"))}
 
 
+@pytest.mark.parametrize(("database", "broker"), [("sqlite", "redis"), ("postgresql", "orm")])
+def test_the_sqlite_broker_only_stays_with_sqlite_and_the_orm_broker(database, broker):
+    unused = post_gen_project.unused_files(
+        {**VALID_ANSWERS, "database": database, "broker": broker}
+    )
+    assert unused.count("core/sqlite_broker.py") == 1  # listed by both answers: removed once
+    assert "core/sqlite_broker.py" not in post_gen_project.unused_files(VALID_ANSWERS)
+
+
 def test_every_unused_file_exists_in_the_template():
     project = TEMPLATE_DIR / "{{cookiecutter.project_slug}}"
     for by_value in post_gen_project.UNUSED_FILES.values():
