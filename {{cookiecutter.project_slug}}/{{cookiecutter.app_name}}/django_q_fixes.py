@@ -6,9 +6,10 @@
 - A dead monitor or pusher is replaced by one that never works (reincarnate).
 - A SIGTERM to the process group kills the cluster mid-task, and a stopping cluster
   runs every task it took ahead first (spawn_cluster, stop).
-tests/test_cluster.py kills the cluster's processes and stops it with real signals.
 - async_task() builds a new broker on every call: with Redis, a new connection per
   enqueue (shared_broker).
+tests/test_cluster.py kills the cluster's processes and stops it with real signals;
+tests/test_orm_broker.py counts the attempts of a task that times out.
 """
 
 import os
@@ -33,6 +34,8 @@ UPSTREAM_GET_BROKER = django_q.tasks.get_broker
 
 # The exit code of a cluster's guard that stopped it after a sudden death.
 SUDDEN_DEATH_EXIT_CODE = 3
+# Seconds a worker whose task timed out has to exit by itself before it is killed.
+WORKER_EXIT_GRACE = 1
 
 
 def get_stats(self, pattern):
@@ -68,7 +71,13 @@ def reincarnate(self, process):
     """
     if process not in (self.monitor, self.pusher):
         if process.timer.value == 0 and process.is_alive():
-            process.kill()  # timed out: SIGTERM is ignored (spawn_cluster)
+            # A worker whose task timed out sets 0 itself, puts the failure in the
+            # result queue and exits: killed at once, it lost that result and the task
+            # ran one attempt more. One stuck past the guard's countdown gets SIGKILL
+            # (SIGTERM is ignored, spawn_cluster).
+            process.join(WORKER_EXIT_GRACE)
+            if process.is_alive():
+                process.kill()
         return UPSTREAM_REINCARNATE(self, process)
     role = "monitor" if process == self.monitor else "pusher"
     logger.critical(
