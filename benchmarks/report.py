@@ -24,6 +24,7 @@ class Run:
     enqueue_errors: int
     lost: int
     duplicated: int
+    logged_errors: int
 
 
 COLUMNS = {
@@ -38,6 +39,7 @@ COLUMNS = {
     "enqueue_errors": "errors",
     "lost": "lost",
     "duplicated": "twice",
+    "logged_errors": "tracebacks",
 }
 
 # name: (numerator, denominator), each (config, pattern, workers); None: the default count.
@@ -48,6 +50,8 @@ RATIOS = {
         ("standard_api", "plain", None),
         ("django_tasks_db", "plain", None),
     ),
+    "default_vs_upstream_broker": (("default", "plain", None), ("upstream_broker", "plain", None)),
+    "default_vs_recycle_100": (("default", "plain", None), ("recycle_100", "plain", None)),
     "default_vs_recipe_plain": (("default", "plain", None), ("recipe", "plain", 1)),
     "default_4_workers_vs_recipe_plain": (("default", "plain", 4), ("recipe", "plain", 1)),
     "default_vs_django_q2_pruning": (
@@ -135,8 +139,125 @@ A shared machine: expect ±20% between runs. No test asserts a timing.
 
 - `tasks/s` runs from the first enqueue to the last task done; `p50`/`p99`/`max` are
   the producers' enqueue latencies; `errors` are enqueues that raised, `lost` enqueued
-  tasks that never ran, `twice` tasks that ran more than once.
+  tasks that never ran, `twice` tasks that ran more than once, `tracebacks` the
+  tracebacks in the logs of the run's workers (a result that failed to save shows there).
 """
+
+
+# The rows of the generated project's performance page: (config, what it is).
+PERFORMANCE_ROWS = [
+    ("default", "this project: async_task(), SQLite, the ORM broker tuned for SQLite"),
+    ("standard_api", "this project through the standard tasks API (`@task`, `.enqueue()`)"),
+    ("upstream_broker", "this project with django-q2's own ORM broker"),
+    ("recycle_100", "this project with `recycle` 100 (the template's former default)"),
+    ("django_q2_pruning", "this project with django-q2's `save_limit` pruning"),
+    ("new_connections", "this project with `CONN_MAX_AGE` 0"),
+    ("postgresql", "a `database=postgresql` project (ORM broker on PostgreSQL)"),
+    ("redis", "this project with the Redis broker"),
+    ("django_tasks_db", "django-tasks-db's `db_worker`, one process per worker"),
+    ("huey", "huey: SqliteHuey, synchronous NORMAL, `-k process`"),
+]
+
+
+def performance_rows(result, default_workers):
+    runs = result["runs"]
+    default = find(runs, "default", "plain", default_workers)
+    lines = [
+        "| system | tasks/s | vs this project | enqueue p50 ms | p99 ms | lost | ran twice |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for config, label in PERFORMANCE_ROWS:
+        run = find(runs, config, "plain", default_workers)
+        if run is None:
+            continue
+        share = f"{run['tasks_per_s'] / default['tasks_per_s']:.2f}x"
+        lines.append(
+            f"| {label} | {run['tasks_per_s']:.0f} | {share} | {run['enqueue_p50_ms']} "
+            f"| {run['enqueue_p99_ms']} | {run['lost']} | {run['duplicated']} |"
+        )
+    return "\n".join(lines)
+
+
+PERFORMANCE_PAGE = """# Performance
+
+What the template's benchmark measured on its latest full run (`python benchmarks/run.py`
+in the template repository): {machine}. Each run bakes this project, starts
+the workers, and lets 4 producer processes enqueue {tasks} tasks that each insert
+one row, with {workers} workers (the default answer); `tasks/s` runs from the first
+enqueue to the last task done. This page is written from that run's JSON by the
+template's `benchmarks/report.py`: no figure is typed by hand. It is a shared machine:
+expect ±20% between runs.
+
+{table}
+
+- Against django-tasks-db, the database backend of Django's own tasks documentation:
+  {vs_db}x its throughput with `async_task()`, {api_vs_db}x through the same standard API.
+- Against huey: {vs_huey}x. huey deletes a task from its queue when a worker takes
+  it, so a worker or machine that dies mid-task loses it, and nothing records that it
+  ran; its producers do not load Django. This project keeps each task in the queue,
+  locked, until its result is saved: a crashed cluster's tasks run again after `retry`,
+  a failing task is retried up to `max_attempts`, and every result is in the admin.
+- Against the research notes' recipe (WAL and busy_timeout, DEFERRED transactions, one
+  worker): {vs_recipe}x; with `transaction.atomic()` around the enqueue, the recipe
+  lost {recipe_errors} of {tasks} enqueues to "database is locked", this project {errors}.
+- 4 workers instead of {workers}: {four:.0f} tasks/s. The processes that enqueue, claim, run
+  and save already share the machine's CPUs: more workers help tasks that wait on the
+  network or a disk, not these.
+- The Redis broker enqueues in {redis_p50} ms at the median, with one connection per
+  process (django-q2 opened one per enqueue: `{{{{ cookiecutter.app_name }}}}/django_q_fixes.py`).
+
+## The knobs, and what each one was worth
+
+- **The SQLite broker** (`Q_CLUSTER["broker_class"]`, only with SQLite and the ORM
+  broker: `{{{{ cookiecutter.app_name }}}}/sqlite_broker.py`): one INSERT to enqueue, one
+  `UPDATE ... RETURNING` to claim, one DELETE to acknowledge, where django-q2 runs the
+  model machinery, a SELECT then an UPDATE, and a DELETE in a transaction. {vs_upstream}x
+  django-q2's own broker. Each task is still claimed by one cluster only
+  (`tests/test_sqlite_broker.py` runs two clusters on one database). Below SQLite 3.35
+  it claims as django-q2 does.
+- **`recycle`** (tasks a worker runs before it is replaced, to release leaked memory):
+  a recycled worker is replaced on the guard's next cycle (0.5 s), so a low value caps
+  throughput at about `workers x recycle` tasks per second. 100 gave {vs_recycle}x less.
+  Lower it only for tasks that leak memory.
+- **`TASK_SUCCESS_LIMIT` pruning**: `{{{{ cookiecutter.app_name }}}}/results.py` prunes once
+  every 50 successes (three queries), not after each one; django-q2's own `save_limit`
+  reads every kept success on every task: {vs_pruning}x slower.
+- **`CONN_MAX_AGE`** 600: a new connection per request and per broker poll made each
+  enqueue {new_connections_p50} ms at the median instead of {p50}.
+- **`bulk`** (tasks claimed at once, default 1): larger values save claim statements,
+  but every task claimed waits in memory, so `retry` must grow with it (check
+  `{{{{ cookiecutter.app_name }}}}.E002` says by how much).
+- **Logging** stays at INFO in the cluster (a line per task): operators need it.
+"""
+
+
+def performance_page(result):
+    """The generated project's docs/performance.md, from one run's results."""
+    runs, ratio = result["runs"], result["ratios"]
+    workers = next(r["workers"] for r in runs if r["config"] == "default")
+
+    def plain(config, count=workers):
+        return find(runs, config, "plain", count)
+
+    return PERFORMANCE_PAGE.format(
+        machine=result["machine"],
+        tasks=result["tasks"],
+        workers=workers,
+        table=performance_rows(result, workers),
+        vs_db=ratio["default_vs_django_tasks_db"],
+        api_vs_db=ratio["standard_api_vs_django_tasks_db"],
+        vs_huey=ratio["default_vs_huey"],
+        vs_recipe=ratio["default_vs_recipe_plain"],
+        recipe_errors=find(runs, "recipe", "atomic", 1)["enqueue_errors"],
+        errors=find(runs, "default", "atomic", workers)["enqueue_errors"],
+        four=plain("default", 4)["tasks_per_s"],
+        redis_p50=plain("redis")["enqueue_p50_ms"],
+        vs_upstream=ratio["default_vs_upstream_broker"],
+        vs_recycle=ratio["default_vs_recycle_100"],
+        vs_pruning=ratio["default_vs_django_q2_pruning"],
+        new_connections_p50=plain("new_connections")["enqueue_p50_ms"],
+        p50=plain("default")["enqueue_p50_ms"],
+    )
 
 
 def main(argv=None):

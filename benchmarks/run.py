@@ -37,6 +37,17 @@ POSTGRES_URL = os.environ.get("POSTGRES_URL", "postgres://postgres@127.0.0.1:543
 PRODUCER_TIMEOUT = 600
 # The cluster's poll interval (django-q2's default), given to the peers that poll too.
 POLL_SECONDS = 0.2
+# Run once each, plain enqueues at the default worker count: the peers, then one knob
+# of the generated settings changed at a time.
+SIDE_BY_SIDE = (
+    "huey",
+    "django_tasks_db",
+    "standard_api",
+    "upstream_broker",
+    "recycle_100",
+    "django_q2_pruning",
+    "new_connections",
+)
 # The settings overlay of each config, where it is not bench_<config>.py.
 OVERLAYS = {"postgresql": "default", "standard_api": "default", "huey": "default"}
 # How each config's producers enqueue, where it is not async_task() in tests/producer.py.
@@ -53,6 +64,9 @@ def parse_args(argv):
     parser.add_argument("--tasks", type=int, default=1000, help="tasks per run (default 1000)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--docs", type=Path, help="also write the results page to this file")
+    parser.add_argument(
+        "--project-docs", type=Path, help="also write the generated project's performance page"
+    )
     parser.add_argument(
         "--only", type=lambda text: set(text.split(",")), help="run these configs only (a,b)"
     )
@@ -142,7 +156,8 @@ class Target:
             marker = b"Starting worker"
         else:
             # skip_checks: the recipe fails the project's checks on purpose.
-            started = [processes.start_cluster(log_path, skip_checks=True, cwd=self.project, env=env)]
+            cluster = processes.start_cluster(log_path, skip_checks=True, cwd=self.project, env=env)
+            started = [cluster]
             marker = processes.CLUSTER_RUNNING
         try:
             for process in started:
@@ -189,6 +204,7 @@ class Target:
         finally:
             self.databases.drop(database_env)
         latencies = [ms for report in reports for ms in report["latencies_ms"]]
+        logs = workdir.glob(f"{run_name}*.log")
         return report.Run(
             config=config,
             pattern=pattern,
@@ -201,6 +217,7 @@ class Target:
             enqueue_errors=sum(len(report["errors"]) for report in reports),
             lost=max(0, enqueued - completed),
             duplicated=runs - completed,
+            logged_errors=sum(log.read_bytes().count(b"Traceback") for log in logs),
         )
 
 
@@ -230,8 +247,7 @@ def plan(default_workers, servers):
     configs = [("default", n) for n in counts] + [("recipe", 1)]
     configs += [(config, n) for config in servers for n in counts]
     runs = [(config, pattern, n) for config, n in configs for pattern in ("plain", "atomic")]
-    peers = ("huey", "django_tasks_db", "standard_api", "django_q2_pruning", "new_connections")
-    return runs + [(config, "plain", default_workers) for config in peers]
+    return runs + [(config, "plain", default_workers) for config in SIDE_BY_SIDE]
 
 
 def machine():
@@ -288,6 +304,8 @@ def main(argv=None):
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     if args.docs:
         args.docs.write_text(report.markdown(result))
+    if args.project_docs:
+        args.project_docs.write_text(report.performance_page(result))
     print()
     print(report.text(result))
     return 0

@@ -41,6 +41,7 @@ UNUSED_FILES = {
             "tests/test_sqlite_broker.py",
             "tests/test_backup.py",
             "docs/sqlite.md",
+            "docs/performance.md",
         ),
     },
     "broker": {

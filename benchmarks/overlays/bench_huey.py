@@ -69,7 +69,8 @@ def main(argv=None):
             errors.append(f"{key}: {type(exc).__name__}: {exc}")
             continue
         latencies_ms.append((time.perf_counter() - started) * 1000)
-    print(json.dumps({"enqueued": len(latencies_ms), "errors": errors, "latencies_ms": latencies_ms}))
+    report = {"enqueued": len(latencies_ms), "errors": errors, "latencies_ms": latencies_ms}
+    print(json.dumps(report))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ django-q2 has fixed the bug, and its workaround can go.
 import os
 
 import django_q.tasks
+import pytest
 from django_q.brokers import Broker
 from django_q.conf import Conf
 
@@ -42,10 +43,12 @@ def test_get_stats_sees_the_live_cluster_after_an_expired_one():
     assert broker.cache[Conf.Q_STAT] == [LIVE]
 
 
+@pytest.mark.django_db  # the ORM broker checks its connection
 def test_upstream_builds_a_broker_for_every_enqueue():
     assert UPSTREAM_GET_BROKER() is not UPSTREAM_GET_BROKER()
 
 
+@pytest.mark.django_db  # the ORM broker checks its connection
 def test_enqueues_share_one_broker_per_process_and_queue():
     broker = django_q.tasks.get_broker()
     assert django_q.tasks.get_broker() is broker
@@ -53,10 +56,15 @@ def test_enqueues_share_one_broker_per_process_and_queue():
     assert django_q.tasks.get_broker("another-queue").list_key.count("another-queue") == 1
 
 
+@pytest.mark.django_db  # the ORM broker checks its connection
 def test_a_forked_process_builds_its_own_broker():
     broker = django_q.tasks.get_broker()
     pid = os.fork()
-    if pid == 0:  # the child: exit 0 if it got a broker of its own
-        os._exit(0 if django_q.tasks.get_broker() is not broker else 1)
+    if pid == 0:  # the child exits 0 if it got a broker of its own, whatever happens
+        exit_code = 2
+        try:
+            exit_code = 0 if django_q.tasks.get_broker() is not broker else 1
+        finally:
+            os._exit(exit_code)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0

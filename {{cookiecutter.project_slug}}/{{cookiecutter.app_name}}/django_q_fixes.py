@@ -166,8 +166,8 @@ def shared_broker(list_key=None):
     """get_broker for async_task() and the result helpers: one broker per process and queue.
 
     Upstream builds a broker per call; the Redis one opens a connection pool of its own,
-    so every enqueue paid a new TCP connection (a 5 ms median, docs/performance.md). A
-    forked process builds its own, as a connection must not be shared across a fork.
+    so every enqueue paid for a new TCP connection. A forked process builds its own, as
+    a connection must not be shared across a fork.
     """
     key = (os.getpid(), list_key)
     if key not in _shared_brokers:

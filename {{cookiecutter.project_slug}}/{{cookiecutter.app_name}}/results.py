@@ -13,7 +13,7 @@ from django_q.models import Success
 
 # Successes saved between two prunings: up to this many more than TASK_SUCCESS_LIMIT
 # are kept for a while, and the monitor prunes with three queries per 50 tasks instead
-# of three per task (docs/performance.md).
+# of three per task (docs/tasks.md).
 PRUNE_EVERY = 50
 _successes = itertools.count(1)
 
