@@ -25,6 +25,7 @@ class Run:
     lost: int
     duplicated: int
     logged_errors: int
+    cpu_ms_per_task: float
 
 
 COLUMNS = {
@@ -40,6 +41,7 @@ COLUMNS = {
     "lost": "lost",
     "duplicated": "twice",
     "logged_errors": "tracebacks",
+    "cpu_ms_per_task": "cpu ms/task",
 }
 
 # name: (numerator, denominator), each (config, pattern, workers); None: the default count.
@@ -163,8 +165,9 @@ def performance_rows(result, default_workers):
     runs = result["runs"]
     default = find(runs, "default", "plain", default_workers)
     lines = [
-        "| system | tasks/s | vs this project | enqueue p50 ms | p99 ms | lost | ran twice |",
-        "|---|---|---|---|---|---|---|",
+        "| system | tasks/s | vs this project | enqueue p50 ms | p99 ms | lost | ran twice "
+        "| worker CPU ms per task |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for config, label in PERFORMANCE_ROWS:
         run = find(runs, config, "plain", default_workers)
@@ -173,8 +176,32 @@ def performance_rows(result, default_workers):
         share = f"{run['tasks_per_s'] / default['tasks_per_s']:.2f}x"
         lines.append(
             f"| {label} | {run['tasks_per_s']:.0f} | {share} | {run['enqueue_p50_ms']} "
-            f"| {run['enqueue_p99_ms']} | {run['lost']} | {run['duplicated']} |"
+            f"| {run['enqueue_p99_ms']} | {run['lost']} | {run['duplicated']} "
+            f"| {run['cpu_ms_per_task']} |"
         )
+    return "\n".join(lines)
+
+
+# What the statements of a task are for, by kind (benchmarks/statements.py).
+STATEMENT_ROLES = {
+    "write transactions": "write transactions: SQLite's one write lock taken",
+    "INSERT django_q_ormq": "enqueue (the producer)",
+    "UPDATE django_q_ormq": "claim (the cluster's pusher)",
+    "DELETE django_q_ormq": "acknowledge (the cluster's monitor)",
+    "SELECT django_q_task": "the monitor: is there a result already? (and pruning)",
+    "INSERT django_q_task": "the monitor: save the result",
+    "DELETE django_q_task": "pruning of old successes",
+    "INSERT test_task_runs": "the task itself",
+    "BEGIN": "transactions begun (`transaction.atomic()`)",
+    "COMMIT": "transactions committed",
+}
+
+
+def statement_rows(per_task):
+    lines = ["| statement | per task | what for |", "|---|---|---|"]
+    for name, count in per_task.items():
+        if count >= 0.01:
+            lines.append(f"| `{name}` | {count} | {STATEMENT_ROLES.get(name, '')} |")
     return "\n".join(lines)
 
 
@@ -205,6 +232,23 @@ expect ±20% between runs.
   network or a disk, not these.
 - The Redis broker enqueues in {redis_p50} ms at the median, with one connection per
   process (django-q2 opened one per enqueue: `{{{{ cookiecutter.app_name }}}}/django_q_fixes.py`).
+
+`worker CPU ms per task` is the CPU of the workers' processes (for this project the
+whole cluster: workers, pusher, monitor, guard) from the first enqueue to the last task
+done, over the tasks; the producers are not in it.
+
+## Where a task's time goes
+
+The SQL statements of one task in this project, counted over a traced run of the same
+workload (every statement of every process; the schedule and stats writes of the
+cluster are shared by all tasks):
+
+{statements}
+
+SQLite has one write lock for the whole file: each write transaction waits for it, and
+the busy handler sleeps in steps while another process holds it. That is why the
+broker claims and acknowledges with one statement each, and why pruning runs once every
+50 tasks.
 
 ## The knobs, and what each one was worth
 
@@ -257,6 +301,7 @@ def performance_page(result):
         vs_pruning=ratio["default_vs_django_q2_pruning"],
         new_connections_p50=plain("new_connections")["enqueue_p50_ms"],
         p50=plain("default")["enqueue_p50_ms"],
+        statements=statement_rows(result["statements_per_task"]),
     )
 
 

@@ -27,7 +27,9 @@ from dataclasses import asdict
 from pathlib import Path
 from urllib.parse import urlparse
 
+import psutil
 import report
+import statements
 from databases import COUNT_DONE, COUNT_RUNS, PostgresDatabases, SqliteDatabases
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent
@@ -50,6 +52,8 @@ SIDE_BY_SIDE = (
 )
 # The settings overlay of each config, where it is not bench_<config>.py.
 OVERLAYS = {"postgresql": "default", "standard_api": "default", "huey": "default"}
+# Also measured: "statements", a traced run of the generated settings whose statements
+# are counted per task (its figures are not in the table).
 # How each config's producers enqueue, where it is not async_task() in tests/producer.py.
 STANDARD_API = {"options": ("--api", "standard", "--func", "bench_tasks.record_run")}
 PRODUCERS = {
@@ -168,7 +172,7 @@ class Target:
             raise
         return started
 
-    def measure(self, config, pattern, workers, tasks, workdir):
+    def measure(self, config, pattern, workers, tasks, workdir, extra_env=None):
         """Run one configuration: its workers, the producers, then wait for the queue to drain."""
         processes = self.processes
         run_name = f"bench-{config}-{pattern}-{workers}-{uuid.uuid4().hex[:8]}"
@@ -176,10 +180,12 @@ class Target:
         env = {
             **project_env(OVERLAYS.get(config, config), run_name, database_env),
             "DJANGO_Q_WORKERS": str(workers),
+            **(extra_env or {}),
         }
         try:
             started_workers = self.start_workers(config, workers, workdir / f"{run_name}.log", env)
             try:
+                cpu_at_start = cpu_seconds(started_workers)
                 started = time.monotonic()
                 reports = processes.run_producers(
                     tasks,
@@ -196,6 +202,7 @@ class Target:
 
                 processes.wait_for(drained, timeout=max(60, tasks / 5), interval=0.05)
                 elapsed = time.monotonic() - started
+                cpu = cpu_seconds(started_workers) - cpu_at_start
                 completed = self.databases.count(database_env, COUNT_DONE)
                 runs = self.databases.count(database_env, COUNT_RUNS)
             finally:
@@ -218,7 +225,34 @@ class Target:
             lost=max(0, enqueued - completed),
             duplicated=runs - completed,
             logged_errors=sum(log.read_bytes().count(b"Traceback") for log in logs),
+            cpu_ms_per_task=round(cpu * 1000 / max(completed, 1), 2),
         )
+
+    def count_statements(self, workers, tasks, workdir):
+        """{statement kind: per task} of a traced run (overlays/bench_statements.py)."""
+        directory = workdir / "statements"
+        directory.mkdir()
+        extra_env = {"BENCH_STATEMENTS": str(directory)}
+        run = self.measure("statements", "plain", workers, tasks, workdir, extra_env)
+        return statements.count(directory, run.tasks - run.lost)
+
+
+def cpu_seconds(started):
+    """CPU seconds used so far by these processes and every process under them."""
+    total = 0.0
+    for process in started:
+        try:
+            root = psutil.Process(process.popen.pid)
+            tree = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            continue
+        for member in tree:
+            try:
+                times = member.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system + times.children_user + times.children_system
+    return total
 
 
 def percentile(values, fraction):
@@ -262,6 +296,7 @@ def main(argv=None):
     workdir = Path(tempfile.mkdtemp(prefix="qbench-"))
     targets = {}
     runs = []
+    per_task = {}
     try:
         project = bake(workdir / "sqlite")
         processes = project_processes(project)
@@ -293,12 +328,16 @@ def main(argv=None):
             print(f"running {config} / {pattern} / {workers} workers ...", flush=True)
             target = targets["postgresql" if config == "postgresql" else "sqlite"]
             runs.append(target.measure(config, pattern, workers, args.tasks, workdir))
+        if not args.only or "statements" in args.only:
+            print("counting the statements of each task ...", flush=True)
+            per_task = targets["sqlite"].count_statements(default_workers, args.tasks, workdir)
     finally:
         for target in targets.values():
             target.databases.close()
         shutil.rmtree(workdir, ignore_errors=True)
 
     result = {"machine": machine(), "tasks": args.tasks, "runs": [asdict(run) for run in runs]}
+    result["statements_per_task"] = per_task
     result["ratios"] = report.ratios(result["runs"], default_workers)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
