@@ -194,6 +194,9 @@ STATEMENT_ROLES = {
     "INSERT test_task_runs": "the task itself",
     "BEGIN": "transactions begun (`transaction.atomic()`)",
     "COMMIT": "transactions committed",
+    "SELECT django_q_cache": "the cluster's stats, read by its guard",
+    "UPDATE django_q_cache": "the cluster's stats, saved by its guard",
+    "PRAGMA": "a new connection's settings (sqlite.py)",
 }
 
 

@@ -74,7 +74,10 @@ def parse_args(argv):
     parser.add_argument(
         "--only", type=lambda text: set(text.split(",")), help="run these configs only (a,b)"
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.only and args.project_docs:
+        parser.error("--project-docs needs a full run: leave out --only")
+    return args
 
 
 def bake(output_dir, database="sqlite"):

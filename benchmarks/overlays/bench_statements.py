@@ -1,4 +1,5 @@
 """The generated settings, with the start of every SQL statement of every process
+(its first 1000 characters: the table of a SELECT comes after its columns)
 appended to a file per process in BENCH_STATEMENTS: the benchmark counts them per task
 (benchmarks/statements.py). Tracing slows the run: its tasks/s is not compared."""
 
@@ -15,7 +16,7 @@ def trace_statements(sender, connection, **kwargs):
     descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
 
     def write(statement):
-        os.write(descriptor, statement[:120].replace("\n", " ").encode() + b"\n")
+        os.write(descriptor, statement[:1000].replace("\n", " ").encode() + b"\n")
 
     connection.connection.set_trace_callback(write)
 
