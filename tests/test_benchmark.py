@@ -39,9 +39,10 @@ def test_committed_results_cover_every_configuration_and_ratio():
     assert configs == CONFIGS
     assert list(result["ratios"]) == list(report.RATIOS)
     assert None not in result["ratios"].values()
-    assert not any(
-        run["lost"] or run["duplicated"] or run["logged_errors"] for run in result["runs"]
-    )
+    for measured in result["runs"]:
+        assert measured["lost"] == measured["duplicated"] == 0, measured
+        # The recipe's cluster logs "database is locked": what the template fixes.
+        assert measured["logged_errors"] == 0 or measured["config"] == "recipe", measured
 
 
 def test_the_generated_performance_page_is_written_from_the_committed_results():

@@ -1,7 +1,7 @@
-"""The ORM broker tuned for SQLite ({{ cookiecutter.app_name }}/sqlite_broker.py): each task claimed once.
+"""The ORM broker tuned for SQLite: each task is claimed once, by one cluster.
 
-The unit tests drive the broker on the test database; the last one runs two real
-clusters on one database and checks that every task ran exactly once.
+The unit tests drive {{ cookiecutter.app_name }}/sqlite_broker.py on the test database; the
+last one runs two real clusters on one database and checks that every task ran once.
 """
 
 import re
@@ -37,7 +37,8 @@ def broker(request, monkeypatch):
 
 
 def test_the_cluster_uses_the_tuned_broker():
-    assert settings.Q_CLUSTER["broker_class"] == "{{ cookiecutter.app_name }}.sqlite_broker.SqliteBroker"
+    broker_class = "{{ cookiecutter.app_name }}.sqlite_broker.SqliteBroker"
+    assert settings.Q_CLUSTER["broker_class"] == broker_class
     assert isinstance(get_broker(), SqliteBroker)
 
 
