@@ -148,14 +148,14 @@ A shared machine: expect ±20% between runs. No test asserts a timing.
 
 # The rows of the generated project's performance page: (config, what it is).
 PERFORMANCE_ROWS = [
-    ("default", "this project: async_task(), SQLite, the ORM broker tuned for SQLite"),
-    ("standard_api", "this project through the standard tasks API (`@task`, `.enqueue()`)"),
-    ("upstream_broker", "this project with django-q2's own ORM broker"),
-    ("recycle_100", "this project with `recycle` 100 (the template's former default)"),
-    ("django_q2_pruning", "this project with django-q2's `save_limit` pruning"),
-    ("new_connections", "this project with `CONN_MAX_AGE` 0"),
-    ("postgresql", "a `database=postgresql` project (ORM broker on PostgreSQL)"),
-    ("redis", "this project with the Redis broker"),
+    ("default", "default answers: `async_task()`, SQLite, the ORM broker tuned for SQLite"),
+    ("standard_api", "default answers, through the standard tasks API (`.enqueue()`)"),
+    ("upstream_broker", "default answers, with django-q2's own ORM broker"),
+    ("recycle_100", "default answers, with `recycle` 100 (the template's former default)"),
+    ("django_q2_pruning", "default answers, with django-q2's `save_limit` pruning"),
+    ("new_connections", "default answers, with `CONN_MAX_AGE` 0"),
+    ("redis", "default answers, with the Redis broker"),
+    ("postgresql", "`database=postgresql` (the ORM broker on PostgreSQL)"),
     ("django_tasks_db", "django-tasks-db's `db_worker`, one process per worker"),
     ("huey", "huey: SqliteHuey, synchronous NORMAL, `-k process`"),
 ]
@@ -165,7 +165,7 @@ def performance_rows(result, default_workers):
     runs = result["runs"]
     default = find(runs, "default", "plain", default_workers)
     lines = [
-        "| system | tasks/s | vs this project | enqueue p50 ms | p99 ms | lost | ran twice "
+        "| system | tasks/s | vs default | enqueue p50 ms | p99 ms | lost | ran twice "
         "| worker CPU ms per task |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -211,12 +211,12 @@ def statement_rows(per_task):
 PERFORMANCE_PAGE = """# Performance
 
 What the template's benchmark measured on its latest full run (`python benchmarks/run.py`
-in the template repository): {machine}. Each run bakes this project, starts
-the workers, and lets 4 producer processes enqueue {tasks} tasks that each insert
-one row, with {workers} workers (the default answer); `tasks/s` runs from the first
-enqueue to the last task done. This page is written from that run's JSON by the
-template's `benchmarks/report.py`: no figure is typed by hand. It is a shared machine:
-expect ±20% between runs.
+in the template repository): {machine}. Each run bakes a project with the
+template's default answers (or one setting changed), starts the workers, and lets 4
+producer processes enqueue {tasks} tasks that each insert one row, with {workers} workers;
+`tasks/s` runs from the first enqueue to the last task done. This page is written from
+that run's JSON by the template's `benchmarks/report.py`: no figure is typed by hand.
+It is a shared machine: expect ±20% between runs.
 
 {table}
 
@@ -224,26 +224,26 @@ expect ±20% between runs.
   {vs_db}x its throughput with `async_task()`, {api_vs_db}x through the same standard API.
 - Against huey: {vs_huey}x. huey deletes a task from its queue when a worker takes
   it, so a worker or machine that dies mid-task loses it, and nothing records that it
-  ran; its producers do not load Django. This project keeps each task in the queue,
+  ran; its producers do not load Django. The ORM broker keeps each task in the queue,
   locked, until its result is saved: a crashed cluster's tasks run again after `retry`,
   a failing task is retried up to `max_attempts`, and every result is in the admin.
 - Against the research notes' recipe (WAL and busy_timeout, DEFERRED transactions, one
   worker): {vs_recipe}x; with `transaction.atomic()` around the enqueue, the recipe
-  lost {recipe_errors} of {tasks} enqueues to "database is locked", this project {errors}.
+  lost {recipe_errors} of {tasks} enqueues to "database is locked", the default answers {errors}.
 - 4 workers instead of {workers}: {four:.0f} tasks/s. The processes that enqueue, claim, run
   and save already share the machine's CPUs: more workers help tasks that wait on the
   network or a disk, not these.
 - The Redis broker enqueues in {redis_p50} ms at the median, with one connection per
   process (django-q2 opened one per enqueue: `{{{{ cookiecutter.app_name }}}}/django_q_fixes.py`).
 
-`worker CPU ms per task` is the CPU of the workers' processes (for this project the
+`worker CPU ms per task` is the CPU of the workers' processes (for django-q2 the
 whole cluster: workers, pusher, monitor, guard) from the first enqueue to the last task
 done, over the tasks; the producers are not in it.
 
 ## Where a task's time goes
 
-The SQL statements of one task in this project, counted over a traced run of the same
-workload (every statement of every process; the schedule and stats writes of the
+The SQL statements of one task with the default answers, counted over a traced run of
+the same workload (every statement of every process; the schedule and stats writes of the
 cluster are shared by all tasks):
 
 {statements}
