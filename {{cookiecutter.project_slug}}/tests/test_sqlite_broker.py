@@ -94,7 +94,7 @@ def test_each_step_is_one_statement():
 
 @pytest.mark.slow
 def test_two_clusters_on_one_database_run_each_task_once(live_env, start_cluster, task_runs):
-    clusters = [start_cluster(DJANGO_Q_WORKERS="2") for _ in range(2)]
+    clusters = [start_cluster() for _ in range(2)]
     for cluster in clusters:
         wait_until_running(cluster)
     # Enqueued faster than two clusters run them: both claim at the same moments.
