@@ -46,6 +46,7 @@ ONLY_FOR = {
         "tests/test_sqlite.py",
         "tests/test_backup.py",
         "docs/sqlite.md",
+        "docs/performance.md",
     ),
     ("database", "postgresql"): ("docs/postgresql.md",),
     ("broker", "orm"): (
