@@ -1,6 +1,5 @@
 import functools
 import os
-import random
 import subprocess
 import sys
 import uuid
@@ -138,9 +137,11 @@ def postgres_database_url(postgres_admin):
 
 @pytest.fixture
 def redis_url():
-    """A Redis database for one test, emptied before and after."""
+    """A Redis database for one test, emptied before and after: one per xdist worker
+    (databases 1 to 15), so that two tests running at once never share one."""
     redis = pytest.importorskip("redis")
-    url = f"{REDIS_URL}/{random.randint(1, 15)}"
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+    url = f"{REDIS_URL}/{1 + worker % 15}"
     client = redis.Redis.from_url(url, socket_connect_timeout=5)
     try:
         client.flushdb()
