@@ -1,14 +1,16 @@
 """Benchmark the generated project's task queue, side by side on this machine.
 
-    python benchmarks/run.py [--tasks N] [--json FILE] [--docs FILE]
+    python benchmarks/run.py [--tasks N] [--json FILE] [--docs FILE] [--project-docs FILE]
+        [--only CONFIG,...]
 
 Bakes the default project, copies the settings overlays of benchmarks/overlays/ into
-it, and for each configuration starts a real qcluster while 4 producer processes
-enqueue N tasks in all, with the project's own helpers (its tests/processes.py).
+it, and for each configuration starts the workers (a real qcluster, or a peer's: huey,
+django-tasks-db) while 4 producer processes enqueue N tasks in all, with the project's
+own helpers (its tests/processes.py).
 benchmarks/README.md lists the configurations and the figures. It prints a table,
 then the ratios as its last lines; --json writes the figures, --docs the results
-page (benchmarks/report.py). Run it with the Python of the template's test
-requirements (requirements-test.txt).
+page, --project-docs the generated docs/performance.md (benchmarks/report.py). Run
+it with the Python of the template's test requirements (requirements-test.txt).
 """
 
 import argparse
@@ -50,10 +52,10 @@ SIDE_BY_SIDE = (
     "django_q2_pruning",
     "new_connections",
 )
+# Then "statements": a traced run of the generated settings, whose SQL statements are
+# counted per task (its timings are not reported).
 # The settings overlay of each config, where it is not bench_<config>.py.
 OVERLAYS = {"postgresql": "default", "standard_api": "default", "huey": "default"}
-# Also measured: "statements", a traced run of the generated settings whose statements
-# are counted per task (its figures are not in the table).
 # How each config's producers enqueue, where it is not async_task() in tests/producer.py.
 STANDARD_API = {"options": ("--api", "standard", "--func", "bench_tasks.record_run")}
 PRODUCERS = {
