@@ -1,6 +1,6 @@
 """huey, the fast peer: SqliteHuey on the run's SQLite file with the project's
 synchronous=NORMAL, a task that records each run as tests.tasks.record_run does, and a
-producer with the report of the project's tests/producer.py. No Django.
+producer with the loop and report of the project's tests/producer.py. No Django.
 
     python -m huey.bin.huey_consumer bench_huey.huey -w 2 -k process   # the workers
     python -m bench_huey --prefix p0 --count 100                        # a producer
@@ -12,10 +12,10 @@ import json
 import os
 import sqlite3
 import sys
-import time
 
 from huey import SqliteHuey
 from huey.storage import SqliteStorage
+from tests.producer import enqueue_all
 
 DATABASE = os.environ["DJANGO_SQLITE_PATH"]
 RUNS_TABLE = "test_task_runs"
@@ -59,18 +59,7 @@ def main(argv=None):
     # the one of the module the consumer imports.
     from bench_huey import record_run
 
-    errors, latencies_ms = [], []
-    for index in range(args.count):
-        key = f"{args.prefix}-{index}"
-        started = time.perf_counter()
-        try:
-            record_run(key)
-        except Exception as exc:
-            errors.append(f"{key}: {type(exc).__name__}: {exc}")
-            continue
-        latencies_ms.append((time.perf_counter() - started) * 1000)
-    report = {"enqueued": len(latencies_ms), "errors": errors, "latencies_ms": latencies_ms}
-    print(json.dumps(report))
+    print(json.dumps(enqueue_all(record_run, args.prefix, args.count)))
 
 
 if __name__ == "__main__":

@@ -55,18 +55,28 @@ def main(argv=None):
 
     django.setup()
     enqueue = enqueuer(args.func, args.api)
+
+    def enqueue_key(key):
+        enqueue_one(enqueue, key, args.pattern)
+
+    print(json.dumps(enqueue_all(enqueue_key, args.prefix, args.count)))
+
+
+def enqueue_all(enqueue, prefix, count):
+    """Call enqueue(key) for keys PREFIX-0 ... PREFIX-(count - 1), timing each; return the
+    report (enqueued, errors, latencies_ms). No Django here: the benchmark's huey peer
+    uses it too."""
     errors, latencies_ms = [], []
-    for index in range(args.count):
-        key = f"{args.prefix}-{index}"
+    for index in range(count):
+        key = f"{prefix}-{index}"
         started = time.perf_counter()
         try:
-            enqueue_one(enqueue, key, args.pattern)
+            enqueue(key)
         except Exception as exc:
             errors.append(f"{key}: {type(exc).__name__}: {exc}")
             continue
         latencies_ms.append((time.perf_counter() - started) * 1000)
-    report = {"enqueued": len(latencies_ms), "errors": errors, "latencies_ms": latencies_ms}
-    print(json.dumps(report))
+    return {"enqueued": len(latencies_ms), "errors": errors, "latencies_ms": latencies_ms}
 
 
 if __name__ == "__main__":
