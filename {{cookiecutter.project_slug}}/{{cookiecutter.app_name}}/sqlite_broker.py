@@ -23,48 +23,45 @@ from django_q.models import OrmQ
 # RETURNING came with SQLite 3.35.0 (2021-03-12).
 HAS_RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
 
-
-def claim_sql(quote):
-    table, key, lock = (quote(name) for name in (OrmQ._meta.db_table, "key", "lock"))
-    return (
-        f"UPDATE {table} SET {lock} = %s WHERE id IN ("
-        f"SELECT id FROM {table} WHERE {key} = %s AND {lock} < %s ORDER BY id LIMIT %s"
-        ") RETURNING id, payload"
-    )
+# The three statements, quoted for SQLite (this broker runs on nothing else).
+TABLE = f'"{OrmQ._meta.db_table}"'
+ENQUEUE = f'INSERT INTO {TABLE} ("key", "payload", "lock") VALUES (%s, %s, %s)'
+CLAIM = (
+    f'UPDATE {TABLE} SET "lock" = %s WHERE "id" IN ('
+    f'SELECT "id" FROM {TABLE} WHERE "key" = %s AND "lock" < %s ORDER BY "id" LIMIT %s'
+    ') RETURNING "id", "payload"'
+)
+ACKNOWLEDGE = f'DELETE FROM {TABLE} WHERE "id" = %s'
 
 
 class SqliteBroker(ORM):
     returning = HAS_RETURNING
 
-    def enqueue(self, task):
+    def database(self):
+        """The broker's connection, once upstream's get_connection() has closed an old one
+        (past CONN_MAX_AGE, or broken) outside a transaction."""
         self.get_connection()
-        connection = connections[Conf.ORM]
-        quote = connection.ops.quote_name
-        table, key, payload, lock = (
-            quote(name) for name in (OrmQ._meta.db_table, "key", "payload", "lock")
-        )
+        return connections[Conf.ORM]
+
+    def enqueue(self, task):
+        connection = self.database()
         now = connection.ops.adapt_datetimefield_value(timezone.now())
         with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {table} ({key}, {payload}, {lock}) VALUES (%s, %s, %s)",
-                [self.list_key, task, now],
-            )
+            cursor.execute(ENQUEUE, [self.list_key, task, now])
             return cursor.lastrowid
 
     def dequeue(self):
         if not self.returning:
             return super().dequeue()
-        self.get_connection()  # closes a connection past CONN_MAX_AGE, as upstream does
-        connection = connections[Conf.ORM]
-        now = timezone.now()
+        connection = self.database()
         params = [
             connection.ops.adapt_datetimefield_value(self.timeout(None)),
             self.list_key,
-            connection.ops.adapt_datetimefield_value(now),
+            connection.ops.adapt_datetimefield_value(timezone.now()),
             Conf.BULK,
         ]
         with connection.cursor() as cursor:
-            cursor.execute(claim_sql(connection.ops.quote_name), params)
+            cursor.execute(CLAIM, params)
             tasks = sorted(cursor.fetchall())
         if tasks:
             return tasks
@@ -72,8 +69,5 @@ class SqliteBroker(ORM):
         return None
 
     def delete(self, task_id):
-        self.get_connection()
-        connection = connections[Conf.ORM]
-        table = connection.ops.quote_name(OrmQ._meta.db_table)
-        with connection.cursor() as cursor:
-            cursor.execute(f"DELETE FROM {table} WHERE id = %s", [task_id])
+        with self.database().cursor() as cursor:
+            cursor.execute(ACKNOWLEDGE, [task_id])
