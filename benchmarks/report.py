@@ -281,7 +281,7 @@ broker claims and acknowledges with one statement each, and why pruning runs onc
 def performance_page(result):
     """The generated project's docs/performance.md, from one run's results."""
     runs, ratio = result["runs"], result["ratios"]
-    workers = next(r["workers"] for r in runs if r["config"] == "default")
+    workers = result["default_workers"]
 
     def plain(config, count=workers):
         return find(runs, config, "plain", count)

@@ -341,7 +341,12 @@ def main(argv=None):
             target.databases.close()
         shutil.rmtree(workdir, ignore_errors=True)
 
-    result = {"machine": machine(), "tasks": args.tasks, "runs": [asdict(run) for run in runs]}
+    result = {
+        "machine": machine(),
+        "tasks": args.tasks,
+        "default_workers": default_workers,
+        "runs": [asdict(run) for run in runs],
+    }
     result["statements_per_task"] = per_task
     result["ratios"] = report.ratios(result["runs"], default_workers)
     if args.json:
