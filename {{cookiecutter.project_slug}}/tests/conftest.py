@@ -2,6 +2,8 @@
 from urllib.parse import quote
 
 {% endif -%}
+import logging
+
 import pytest
 from django.db import connections
 from django_q.brokers import get_broker
@@ -106,6 +108,16 @@ def task_runs(live_env):
     yield TaskRuns()
     with connections["default"].cursor() as cursor:
         cursor.execute(f"DROP TABLE {RUNS_TABLE}")
+
+
+@pytest.fixture
+def django_q_caplog(caplog):
+    """caplog, also fed by django-q2's "django-q" logger, which does not propagate to the
+    root logger (set the level with caplog.set_level(..., logger="django-q"))."""
+    logger = logging.getLogger("django-q")
+    logger.addHandler(caplog.handler)
+    yield caplog
+    logger.removeHandler(caplog.handler)
 
 
 @pytest.fixture

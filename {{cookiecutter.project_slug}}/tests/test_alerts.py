@@ -1,6 +1,5 @@
 """A task that fails for good mails ADMINS ({{ cookiecutter.app_name }}/alerts.py)."""
 
-import logging
 import re
 
 import django
@@ -74,18 +73,14 @@ def test_the_cluster_mails_a_final_failure(live_env, start_cluster):
 
 
 @pytest.mark.django_db
-def test_a_mail_that_cannot_be_sent_is_logged_not_raised(two_attempts, monkeypatch, caplog):
-
+def test_a_mail_that_cannot_be_sent_is_logged_not_raised(
+    two_attempts, monkeypatch, django_q_caplog
+):
     def refuse(*args, **kwargs):
         raise ConnectionRefusedError("no mail server")
 
     monkeypatch.setattr("{{ cookiecutter.app_name }}.alerts.mail_admins", refuse)
     row = failed_task(attempts=2)
-    with caplog.at_level("ERROR", logger="django-q"):
-        logger = logging.getLogger("django-q")
-        logger.addHandler(caplog.handler)  # "django-q" does not propagate to the root logger
-        try:
-            task_failed_for_good(sender="django_q", task={"id": row.id, "success": False})
-        finally:
-            logger.removeHandler(caplog.handler)
-    assert "could not mail the admins" in caplog.text
+    with django_q_caplog.at_level("ERROR", logger="django-q"):
+        task_failed_for_good(sender="django_q", task={"id": row.id, "success": False})
+    assert "could not mail the admins" in django_q_caplog.text

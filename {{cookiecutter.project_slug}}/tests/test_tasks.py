@@ -18,16 +18,11 @@ from {{ cookiecutter.app_name }}.tasks import (
 
 
 @pytest.mark.django_db
-def test_echo_test_runs_in_sync_mode_and_logs(caplog):
-    logger = logging.getLogger("django-q")
-    caplog.set_level(logging.INFO, logger="django-q")  # as in the cluster
-    logger.addHandler(caplog.handler)  # "django-q" does not propagate to the root logger
-    try:
-        task_id = async_task(echo_test, "hello", sync=True)
-    finally:
-        logger.removeHandler(caplog.handler)
+def test_echo_test_runs_in_sync_mode_and_logs(django_q_caplog):
+    django_q_caplog.set_level(logging.INFO, logger="django-q")  # as in the cluster
+    task_id = async_task(echo_test, "hello", sync=True)
     assert result(task_id) == "Echo: hello"
-    assert "Echo task executed: hello" in caplog.text
+    assert "Echo task executed: hello" in django_q_caplog.text
 
 
 @pytest.mark.django_db
