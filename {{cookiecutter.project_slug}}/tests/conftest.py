@@ -1,8 +1,7 @@
-{%- if cookiecutter.database == "postgresql" -%}
-from urllib.parse import quote
-
-{% endif -%}
 import logging
+{%- if cookiecutter.database == "postgresql" %}
+from urllib.parse import quote
+{%- endif %}
 
 import pytest
 from django.db import connections
