@@ -28,15 +28,15 @@ INSTALL_BY_HAND = "pip install --upgrade 'pip>=25.1' && pip install -e . --group
 # Variables of the user's shell that settings.py would read before the new .env (every
 # DJANGO_* one too): removed, so the new project migrates its own database.
 SHELL_VARIABLES = ("DATABASE_URL", "REDIS_URL")
-# The files each answer does not use, removed after generation ({app}: the app name).
+# The files each answer does not use, removed after generation.
 UNUSED_FILES = {
     "database": {
         "sqlite": ("docs/postgresql.md",),
         "postgresql": (
-            "{app}/sqlite.py",
-            "{app}/sqlite_broker.py",
-            "{app}/management/commands/backup.py",
-            "{app}/management/commands/restore.py",
+            "taskqueue/sqlite.py",
+            "taskqueue/brokers/sqlite.py",
+            "taskqueue/management/commands/backup.py",
+            "taskqueue/management/commands/restore.py",
             "tests/test_sqlite.py",
             "tests/test_sqlite_broker.py",
             "tests/test_backup.py",
@@ -45,12 +45,16 @@ UNUSED_FILES = {
         ),
     },
     "broker": {
-        "orm": ("{app}/broker_redis.py", "tests/test_redis_broker.py", "docs/broker-redis.md"),
+        "orm": (
+            "taskqueue/brokers/redis.py",
+            "tests/test_redis_broker.py",
+            "docs/broker-redis.md",
+        ),
         "redis": (
-            "{app}/broker_orm.py",
-            "{app}/sqlite_broker.py",
+            "taskqueue/brokers/orm.py",
+            "taskqueue/brokers/sqlite.py",
             "tests/test_sqlite_broker.py",
-            "{app}/migrations/0002_create_cache_table.py",
+            "taskqueue/migrations/0002_create_cache_table.py",
             "tests/test_orm_broker.py",
             "docs/broker-orm.md",
         ),
@@ -110,9 +114,7 @@ def write_env_file(project_dir, answers):
 def unused_files(answers):
     """The project-relative paths that the answers make useless, each once."""
     paths = (
-        path.format(app=answers["app_name"])
-        for key, by_value in UNUSED_FILES.items()
-        for path in by_value.get(answers[key], ())
+        path for key, by_value in UNUSED_FILES.items() for path in by_value.get(answers[key], ())
     )
     return list(dict.fromkeys(paths))
 

@@ -24,9 +24,9 @@ WHOLE_NUMBERS = {
     "q_timeout": (1, MAX_SECONDS - 1),
     "q_retry": (2, MAX_SECONDS),
     "q_queue_limit": (1, 100_000),
-    # A worker is replaced after this many tasks, which takes up to half a second:
-    # below 10, the cluster spends its time replacing workers.
-    "q_recycle": (10, 10**9),
+    # A worker is replaced after this many tasks (1: a fresh process per task, the cure
+    # for tasks that leak memory; docs/performance.md gives its cost).
+    "q_recycle": (1, 10**9),
     "q_max_attempts": (1, 1_000),
     "task_success_limit": (1, 10**9),
 }
@@ -78,6 +78,8 @@ DEPENDENCIES = {
     "gunicorn",
     "whitenoise",
 }
+# The template's own app, beside the user's: the task queue on django-q2.
+QUEUE_APP = "taskqueue"
 RESERVED_NAMES = set(sys.stdlib_module_names) | DEPENDENCIES | {"test", "tests", "manage"}
 # Labels of Django's own apps: a second app with one of them cannot be installed.
 DJANGO_APP_LABELS = {
@@ -113,6 +115,8 @@ def identifier_problem(label, value):
         )
     if keyword.iskeyword(value):
         return f"{label} {value!r} is a Python keyword."
+    if value == QUEUE_APP:
+        return f"{label} {value!r} is the name of the template's task queue app; pick another."
     if value in RESERVED_NAMES:
         return f"{label} {value!r} clashes with the Python module of that name; pick another."
     return None

@@ -2,8 +2,8 @@
 
 Each is a set of extra_context values over cookiecutter.json's defaults. The four
 database x broker combinations, "custom": other names and numbers everywhere (an
-apostrophe in the project name, another app name, every number changed), and "edge":
-the limits the pre-generation hook accepts.
+apostrophe in the project name, the research notes' app name, every number changed),
+and "edge": the limits the pre-generation hook accepts (recycle 1 among them).
 """
 
 COMBINATIONS = {
@@ -13,7 +13,7 @@ COMBINATIONS = {
     "postgresql-redis": {"database": "postgresql", "broker": "redis"},
     "custom": {
         "project_name": "Bob's Invoices",
-        "app_name": "billing",
+        "app_name": "accounts",
         "q_workers": "4",
         "q_timeout": "30",
         "q_queue_limit": "20",
@@ -31,18 +31,18 @@ COMBINATIONS = {
         "q_timeout": "1",
         "q_queue_limit": "1",
         "q_retry": "18",
-        "q_recycle": "10",
+        "q_recycle": "1",
         "q_max_attempts": "1",
         "task_success_limit": "1",
     },
 }
 
-# Files that exist only for one answer ({app}: the app name).
+# Files that exist only for one answer.
 ONLY_FOR = {
     ("database", "sqlite"): (
-        "{app}/sqlite.py",
-        "{app}/management/commands/backup.py",
-        "{app}/management/commands/restore.py",
+        "taskqueue/sqlite.py",
+        "taskqueue/management/commands/backup.py",
+        "taskqueue/management/commands/restore.py",
         "tests/test_sqlite.py",
         "tests/test_backup.py",
         "docs/sqlite.md",
@@ -50,13 +50,13 @@ ONLY_FOR = {
     ),
     ("database", "postgresql"): ("docs/postgresql.md",),
     ("broker", "orm"): (
-        "{app}/broker_orm.py",
-        "{app}/migrations/0002_create_cache_table.py",
+        "taskqueue/brokers/orm.py",
+        "taskqueue/migrations/0002_create_cache_table.py",
         "tests/test_orm_broker.py",
         "docs/broker-orm.md",
     ),
     ("broker", "redis"): (
-        "{app}/broker_redis.py",
+        "taskqueue/brokers/redis.py",
         "tests/test_redis_broker.py",
         "docs/broker-redis.md",
     ),

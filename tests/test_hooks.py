@@ -62,7 +62,15 @@ REFUSED = {
         {"q_timeout": str(2**31), "q_retry": str(2**31 + 1)},
         f"q_timeout='{2**31}' (from 1 to {2**31 - 2})",
     ),
-    "recycle-below-ten": ({"q_recycle": "1"}, "q_recycle='1' (from 10 to"),
+    "recycle-zero": ({"q_recycle": "0"}, "q_recycle='0' (from 1 to"),
+    "app-taskqueue": (
+        {"app_name": "taskqueue"},
+        "app_name 'taskqueue' is the name of the template's",
+    ),
+    "slug-taskqueue": (
+        {"project_slug": "taskqueue"},
+        "project_slug 'taskqueue' is the name of the",
+    ),
     "app-django-admin": ({"app_name": "admin"}, "is the label of a Django app"),
     "app-django-sessions": ({"app_name": "sessions"}, "is the label of a Django app"),
     "app-redis": ({"app_name": "redis"}, "clashes with the Python module"),
@@ -221,7 +229,7 @@ def test_next_steps_name_the_commands(tmp_path):
     ("database", "broker", "removed"),
     [
         ("sqlite", "orm", {"docs/postgresql.md", "tests/test_redis_broker.py"}),
-        ("postgresql", "redis", {"core/sqlite.py", "tests/test_orm_broker.py"}),
+        ("postgresql", "redis", {"taskqueue/sqlite.py", "tests/test_orm_broker.py"}),
     ],
 )
 def test_unused_files_follow_the_answers(database, broker, removed):
@@ -229,7 +237,7 @@ def test_unused_files_follow_the_answers(database, broker, removed):
         {**VALID_ANSWERS, "database": database, "broker": broker}
     )
     assert removed <= set(unused)
-    assert not {path for path in unused if path.startswith(("core/tasks", "tests/test_load"))}
+    assert not {path for path in unused if path.startswith(("core/", "tests/test_load"))}
 
 
 @pytest.mark.parametrize(("database", "broker"), [("sqlite", "redis"), ("postgresql", "orm")])
@@ -237,8 +245,8 @@ def test_the_sqlite_broker_only_stays_with_sqlite_and_the_orm_broker(database, b
     unused = post_gen_project.unused_files(
         {**VALID_ANSWERS, "database": database, "broker": broker}
     )
-    assert unused.count("core/sqlite_broker.py") == 1  # listed by both answers: removed once
-    assert "core/sqlite_broker.py" not in post_gen_project.unused_files(VALID_ANSWERS)
+    assert unused.count("taskqueue/brokers/sqlite.py") == 1  # listed by both: removed once
+    assert "taskqueue/brokers/sqlite.py" not in post_gen_project.unused_files(VALID_ANSWERS)
 
 
 def test_every_unused_file_exists_in_the_template():
@@ -246,7 +254,7 @@ def test_every_unused_file_exists_in_the_template():
     for by_value in post_gen_project.UNUSED_FILES.values():
         for paths in by_value.values():
             for path in paths:
-                assert (project / path.format(app="{{cookiecutter.app_name}}")).is_file(), path
+                assert (project / path).is_file(), path
 
 
 def test_the_hook_uses_the_project_process_helpers(tmp_path):
@@ -271,9 +279,7 @@ def test_a_redis_project_needs_no_retry_for_the_tasks_held():
 
 
 def test_the_hook_and_the_generated_system_check_agree_on_the_safe_retry():
-    path = (
-        TEMPLATE_DIR / "{{cookiecutter.project_slug}}" / "{{cookiecutter.app_name}}" / "checks.py"
-    )
+    path = TEMPLATE_DIR / "{{cookiecutter.project_slug}}" / "taskqueue" / "checks.py"
     spec = importlib.util.spec_from_file_location("generated_checks", path)
     checks = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(checks)

@@ -1,4 +1,6 @@
 import logging
+import sys
+import types
 {%- if cookiecutter.database == "postgresql" %}
 from urllib.parse import quote
 {%- endif %}
@@ -126,3 +128,23 @@ def queued_tasks():
     tell)."""
     broker = get_broker()
     return lambda: broker.queue_size() + (broker.lock_size() or 0)
+
+
+@pytest.fixture
+def gone_module(monkeypatch):
+    """A module the test process has, and a cluster process does not: code removed
+    between the enqueue and the run."""
+    module = types.ModuleType("tests.removed_since_enqueue")
+
+    class Gone:
+        pass
+
+    def gone_function(key):
+        return key
+
+    Gone.__module__ = gone_function.__module__ = module.__name__
+    Gone.__qualname__ = "Gone"
+    gone_function.__qualname__ = "gone_function"
+    module.Gone, module.gone_function = Gone, gone_function
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    return module

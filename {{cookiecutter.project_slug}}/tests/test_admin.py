@@ -7,7 +7,7 @@ from django.utils import timezone
 from django_q.humanhash import uuid
 from django_q.models import Failure, Task
 
-from {{ cookiecutter.app_name }}.admin import breakable
+from taskqueue.admin import breakable
 
 
 def make_task(success, result, attempt_count=1):

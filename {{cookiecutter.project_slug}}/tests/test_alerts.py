@@ -1,4 +1,4 @@
-"""A task that fails for good mails ADMINS ({{ cookiecutter.app_name }}/alerts.py)."""
+"""A task that fails for good mails ADMINS (taskqueue/alerts.py)."""
 
 import re
 
@@ -9,8 +9,8 @@ from django_q.conf import Conf
 from django_q.models import Task
 from django_q.tasks import async_task
 
-from {{ cookiecutter.app_name }}.alerts import task_failed_for_good
-from {{ cookiecutter.app_name }}.broker_{{ cookiecutter.broker }} import will_be_retried
+from taskqueue.alerts import task_failed_for_good
+from taskqueue.brokers.{{ cookiecutter.broker }} import will_be_retried
 
 from .processes import wait_for
 
@@ -79,7 +79,7 @@ def test_a_mail_that_cannot_be_sent_is_logged_not_raised(
     def refuse(*args, **kwargs):
         raise ConnectionRefusedError("no mail server")
 
-    monkeypatch.setattr("{{ cookiecutter.app_name }}.alerts.mail_admins", refuse)
+    monkeypatch.setattr("taskqueue.alerts.mail_admins", refuse)
     row = failed_task(attempts=2)
     with django_q_caplog.at_level("ERROR", logger="django-q"):
         task_failed_for_good(sender="django_q", task={"id": row.id, "success": False})

@@ -7,8 +7,8 @@ from contextlib import closing
 import pytest
 from django.core.management import CommandError, call_command
 
-from {{ cookiecutter.app_name }} import sqlite
-from {{ cookiecutter.app_name }}.health import alive_clusters
+from taskqueue import sqlite
+from taskqueue.health import alive_clusters
 
 from .processes import run_manage, run_producers, stop_process_group, wait_for
 from .tasks import record

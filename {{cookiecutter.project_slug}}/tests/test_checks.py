@@ -3,7 +3,7 @@ from django.core.checks import run_checks
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
-APP = "{{ cookiecutter.app_name }}"
+APP = "taskqueue"
 
 
 def check_ids(**kwargs):

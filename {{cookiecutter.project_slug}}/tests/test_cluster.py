@@ -10,7 +10,7 @@ from django_q.brokers import get_broker
 from django_q.status import Stat
 from django_q.tasks import async_task
 
-from {{ cookiecutter.app_name }}.checks import safe_retry
+from taskqueue.checks import safe_retry
 
 from .processes import run_manage, wait_for, wait_until_running
 

@@ -4,7 +4,7 @@ import pytest
 from django.db import OperationalError
 from django.urls import reverse
 
-from {{ cookiecutter.app_name }}.models import HealthCheck
+from taskqueue.models import HealthCheck
 
 from .processes import wait_for
 

@@ -19,9 +19,10 @@ from django_q.signing import SignedPackage
 from django_q.status import Stat
 from django_q.tasks import async_task
 
-from {{ cookiecutter.app_name }}.checks import safe_retry
-from {{ cookiecutter.app_name }}.health import SLACK, progress_problem
-from {{ cookiecutter.app_name }}.task_backend import TaskResultStatus
+from taskqueue.backend import TaskResultStatus
+from taskqueue.checks import safe_retry
+from taskqueue.health import SLACK, progress_problem
+
 from {{ cookiecutter.app_name }}.tasks import DeliberateFailure, fail_on_purpose
 
 from .processes import run_manage, wait_for, wait_until_running

@@ -1,12 +1,11 @@
 """Poison tasks end as Failures, with a readable error, and do not block the others.
 
-The guards are in {{ cookiecutter.app_name }}/task_guards.py; the cluster tests start a real
+The guards are in taskqueue/workarounds/poison.py; the cluster tests start a real
 qcluster (and stop it, whatever happens).
 """
 
 import pickle
 import sys
-import types
 
 import pytest
 from django.conf import settings
@@ -16,7 +15,7 @@ from django_q.models import Failure
 from django_q.signing import PickleSerializer, SignedPackage
 from django_q.tasks import async_task
 
-from {{ cookiecutter.app_name }}.task_guards import MAX_RESULT_BYTES, refuse_unsaveable_result
+from taskqueue.workarounds.poison import MAX_RESULT_BYTES, refuse_unsaveable_result
 
 from .processes import wait_for
 
@@ -51,26 +50,6 @@ def test_a_plain_result_is_kept():
     assert finished({"rows": [1, 2]}) == {"result": {"rows": [1, 2]}, "success": True}
 
 
-@pytest.fixture
-def gone_module(monkeypatch):
-    """A module the test process has, and a cluster process does not: code removed
-    between the enqueue and the run."""
-    module = types.ModuleType("tests.removed_since_enqueue")
-
-    class Gone:
-        pass
-
-    def gone_function(key):
-        return key
-
-    Gone.__module__ = gone_function.__module__ = module.__name__
-    Gone.__qualname__ = "Gone"
-    gone_function.__qualname__ = "gone_function"
-    module.Gone, module.gone_function = Gone, gone_function
-    monkeypatch.setitem(sys.modules, module.__name__, module)
-    return module
-
-
 def test_a_task_whose_arguments_no_longer_unpickle_decodes_to_a_failing_task(
     gone_module, monkeypatch
 ):
@@ -78,7 +57,7 @@ def test_a_task_whose_arguments_no_longer_unpickle_decodes_to_a_failing_task(
     data = pickle.dumps(task)
     monkeypatch.delitem(sys.modules, gone_module.__name__)
     task = PickleSerializer.loads(data)
-    assert task["func"] == "{{ cookiecutter.app_name }}.task_guards.undecodable_task"
+    assert task["func"] == "taskqueue.workarounds.poison.undecodable_task"
     assert task["args"][0] == "tests.tasks.record_run"
     assert "tests.removed_since_enqueue.Gone" in task["args"][1]
 

@@ -11,7 +11,7 @@ from django_q.brokers import get_broker
 from django_q.models import Failure
 from django_q.tasks import async_task
 
-from {{ cookiecutter.app_name }}.django_q_fixes import UPSTREAM_GET_BROKER
+from taskqueue.workarounds.brokers import UPSTREAM_GET_BROKER
 
 from .processes import wait_for
 

@@ -1,4 +1,5 @@
-"""Schedules as code (schedules.py): synced the same way twice, changed, removed."""
+"""Schedules as code (taskqueue/schedules.py, and the app's schedules.py): synced the same
+way twice, changed, removed."""
 
 import pydoc
 
@@ -6,7 +7,7 @@ import pytest
 from django.core.management import call_command
 from django_q.models import Schedule
 
-from {{ cookiecutter.app_name }}.schedules import JOBS, NAME_PREFIX, Job, sync_schedules
+from taskqueue.schedules import NAME_PREFIX, Job, declared_jobs, sync_schedules
 
 from .processes import wait_for
 
@@ -19,7 +20,7 @@ NIGHTLY = Job(
 )
 HOURLY = Job(
     "hourly",
-    "{{ cookiecutter.app_name }}.results.prune_to_limit",
+    "taskqueue.results.prune_to_limit",
     cron="0 * * * *",
     args=(1,),
 )
@@ -77,8 +78,9 @@ def test_an_invalid_cron_names_the_job():
 
 
 def test_the_shipped_jobs_name_functions_that_exist():
-    assert {"clear expired sessions", "prune old successes"} <= {job.name for job in JOBS}
-    for job in JOBS:
+    jobs = declared_jobs()
+    assert {"clear expired sessions", "prune old successes"} <= {job.name for job in jobs}
+    for job in jobs:
         assert callable(pydoc.locate(job.func)), job.func
 
 
@@ -92,7 +94,7 @@ def test_the_command_says_what_changed(capsys):
 @pytest.mark.slow
 def test_a_starting_cluster_syncs_the_schedules(live_env, start_cluster):
     cluster = start_cluster()
-    names = {NAME_PREFIX + job.name for job in JOBS}
+    names = {NAME_PREFIX + job.name for job in declared_jobs()}
 
     def synced():
         return set(Schedule.objects.values_list("name", flat=True)) >= names

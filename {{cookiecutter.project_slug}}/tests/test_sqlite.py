@@ -11,7 +11,7 @@ from django.db import connection, transaction
 from django.db.backends.signals import connection_created
 from django.db.backends.sqlite3.base import DatabaseWrapper
 
-from {{ cookiecutter.app_name }}.sqlite import (
+from taskqueue.sqlite import (
     configure_sqlite,
     immediate_mode_warnings,
     wal_warnings,
@@ -21,8 +21,8 @@ from .processes import run_manage
 
 BUSY_TIMEOUT_MS = 20_000
 SYNCHRONOUS_NORMAL = 1
-IMMEDIATE_WARNING = "{{ cookiecutter.app_name }}.W003"
-WAL_WARNING = "{{ cookiecutter.app_name }}.W004"
+IMMEDIATE_WARNING = "taskqueue.W003"
+WAL_WARNING = "taskqueue.W004"
 
 
 def pragma(name):

@@ -1,6 +1,6 @@
 """The ORM broker tuned for SQLite: each task is claimed once, by one cluster.
 
-The unit tests drive {{ cookiecutter.app_name }}/sqlite_broker.py on the test database; the
+The unit tests drive taskqueue/brokers/sqlite.py on the test database; the
 last one runs two real clusters on one database and checks that every task ran once.
 """
 
@@ -17,7 +17,7 @@ from django_q.conf import Conf
 from django_q.models import OrmQ
 from django_q.tasks import async_task
 
-from {{ cookiecutter.app_name }}.sqlite_broker import HAS_RETURNING, SqliteBroker
+from taskqueue.brokers.sqlite import HAS_RETURNING, SqliteBroker
 
 from .processes import wait_for, wait_until_running
 
@@ -37,7 +37,7 @@ def broker(request, monkeypatch):
 
 
 def test_the_cluster_uses_the_tuned_broker():
-    broker_class = "{{ cookiecutter.app_name }}.sqlite_broker.SqliteBroker"
+    broker_class = "taskqueue.brokers.sqlite.SqliteBroker"
     assert settings.Q_CLUSTER["broker_class"] == broker_class
     assert isinstance(get_broker(), SqliteBroker)
 

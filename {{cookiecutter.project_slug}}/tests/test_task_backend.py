@@ -1,4 +1,4 @@
-"""The standard tasks API on django-q2 ({{ cookiecutter.app_name }}/task_backend.py).
+"""The standard tasks API on django-q2 (taskqueue/backend.py).
 
 Modelled on what Django's own tests ask of a task backend: enqueue, the result's
 lifecycle through a real cluster, failures with their traceback, defer, invalid
@@ -17,12 +17,13 @@ from django_q.models import Schedule
 from django_q.scheduler import scheduler
 from django_q.tasks import async_task
 
-from {{ cookiecutter.app_name }}.task_backend import (
+from taskqueue.backend import (
     DjangoQBackend,
     InvalidTask,
     TaskResultDoesNotExist,
     TaskResultStatus,
 )
+
 from {{ cookiecutter.app_name }}.tasks import DeliberateFailure, echo_test, fail_on_purpose
 
 from . import standard_tasks
@@ -97,7 +98,7 @@ def test_an_unknown_result_id_does_not_exist():
 
 @pytest.mark.django_db
 def test_a_task_of_django_q2s_own_api_has_no_standard_result():
-    task_id = async_task("{{ cookiecutter.app_name }}.checks.safe_retry", 1, 1, 1, sync=True)
+    task_id = async_task("taskqueue.checks.safe_retry", 1, 1, 1, sync=True)
     with pytest.raises(TaskResultDoesNotExist):
         standard_tasks.add.get_result(task_id)
 
@@ -151,8 +152,8 @@ def test_check_reports_queues_without_a_cluster_and_unread_options(settings):
     backend = DjangoQBackend("default", {"QUEUES": ["default", "emails"], "OPTIONS": {"x": 1}})
     errors = list(backend.check())
     assert [error.id for error in errors] == [
-        "{{ cookiecutter.app_name }}.E003",
-        "{{ cookiecutter.app_name }}.E004",
+        "taskqueue.E003",
+        "taskqueue.E004",
     ]
     assert all(isinstance(error, Error) for error in errors)
     assert "'emails'" in errors[0].msg

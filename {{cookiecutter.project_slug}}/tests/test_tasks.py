@@ -9,7 +9,8 @@ from django.utils import timezone
 from django_q.models import Failure, Success, Task
 from django_q.tasks import async_task, result
 
-from {{ cookiecutter.app_name }} import results
+from taskqueue import results
+
 from {{ cookiecutter.app_name }}.tasks import (
     DeliberateFailure,
     clear_expired_sessions,

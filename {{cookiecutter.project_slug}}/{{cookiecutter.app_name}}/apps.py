@@ -1,41 +1,5 @@
 from django.apps import AppConfig
-from django.core.checks import {% if cookiecutter.database == "sqlite" %}Tags, {% endif %}register
-{%- if cookiecutter.database == "sqlite" %}
-from django.db.backends.signals import connection_created
-{%- endif %}
 
 
 class {{ cookiecutter.app_name.title().replace('_', '') }}Config(AppConfig):
     name = "{{ cookiecutter.app_name }}"
-
-    def ready(self):
-        from django_q.signals import post_execute, post_execute_in_worker, pre_enqueue, pre_execute
-
-        from . import alerts, checks, django_q_fixes{% if cookiecutter.database == "sqlite" %}, schedules, sqlite{% endif %}, task_backend, task_guards
-        from .results import prune_successes
-
-        django_q_fixes.apply()
-        task_guards.install()
-
-        register(checks.check_retry_exceeds_timeout)
-        register(checks.check_retry_covers_the_tasks_held)
-        register(checks.check_sync_off_in_production)
-        register(checks.check_failure_policy)
-{%- if cookiecutter.database == "sqlite" %}
-        register(sqlite.check_immediate_mode)
-        register(sqlite.check_wal, Tags.database)
-        # This app comes first in INSTALLED_APPS, so the receiver is connected before
-        # the first query of any process: web server, qcluster and its workers, tests.
-        connection_created.connect(sqlite.configure_sqlite, dispatch_uid="configure_sqlite")
-        schedules.register(*sqlite.JOBS)
-{%- endif %}
-        # Sent by the cluster after it saved each result.
-        post_execute.connect(prune_successes, dispatch_uid="prune_successes")
-        # The standard tasks API (task_backend.py): result ids, records, saved errors.
-        pre_enqueue.connect(task_backend.note_enqueued, dispatch_uid="note_enqueued")
-        pre_execute.connect(task_backend.prepare_run, dispatch_uid="prepare_run")
-        post_execute_in_worker.connect(task_backend.save_error, dispatch_uid="save_error")
-        post_execute.connect(task_backend.forget_saved, dispatch_uid="forget_saved")
-        # A task that failed for good: a mail to ADMINS (alerts.py).
-        post_execute.connect(alerts.task_failed_for_good, dispatch_uid="task_failed_for_good")
-        alerts.final_failure.connect(alerts.mail_the_admins, dispatch_uid="mail_the_admins")

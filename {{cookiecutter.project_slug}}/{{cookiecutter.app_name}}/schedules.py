@@ -1,29 +1,12 @@
-"""Recurring jobs, declared as code: `manage.py qcluster` makes django-q2's schedules
-match them when it starts (`manage.py sync_schedules` does it by hand).
+"""Your recurring jobs: the task cluster keeps one django-q2 schedule per job of JOBS.
 
-A job's schedule is named "schedules.py: <name>" in the admin. Syncing creates the
-missing ones, updates those whose function, arguments or cron changed, and deletes
-those whose job is gone; schedules made in the admin (other names) are left alone.
-Cron expressions are read by croniter, in TIME_ZONE. docs/operations.md lists the jobs.
+`manage.py qcluster` syncs them when it starts, and `manage.py sync_schedules` by hand:
+a new job gets its schedule, a changed one is updated, a removed one is deleted
+(docs/operations.md). A job names a function or a @task by its dotted path, and a cron
+expression: minute hour day-of-month month day-of-week, in TIME_ZONE.
 """
 
-from dataclasses import dataclass, field
-
-from django.db import transaction
-from django_q.conf import croniter
-from django_q.models import Schedule
-
-NAME_PREFIX = "schedules.py: "
-
-
-@dataclass(frozen=True)
-class Job:
-    name: str
-    func: str  # dotted path of a function or a @task
-    cron: str  # minute hour day-of-month month day-of-week
-    args: tuple = ()
-    kwargs: dict = field(default_factory=dict)
-
+from taskqueue.schedules import Job
 
 JOBS = [
     Job(
@@ -31,61 +14,4 @@ JOBS = [
         "{{ cookiecutter.app_name }}.tasks.clear_expired_sessions",
         cron="15 3 * * *",
     ),
-    Job(
-        "prune old successes",
-        "{{ cookiecutter.app_name }}.results.prune_to_limit",
-        cron="0 * * * *",
-    ),
 ]
-
-
-def register(*jobs):
-    """Add jobs declared elsewhere (apps.py adds the database's own)."""
-    JOBS.extend(job for job in jobs if job not in JOBS)
-
-
-def sync_schedules(jobs=None):
-    """Make the declared schedules match `jobs` (JOBS by default); return what changed,
-    as {"created": [...], "updated": [...], "deleted": [...]} names."""
-    jobs = JOBS if jobs is None else jobs
-    for job in jobs:
-        if not croniter.is_valid(job.cron):
-            raise ValueError(f"schedules.py: job {job.name!r} has an invalid cron {job.cron!r}.")
-    changes = {"created": [], "updated": [], "deleted": []}
-    wanted = {NAME_PREFIX + job.name: job for job in jobs}
-    with transaction.atomic():
-        existing = {
-            schedule.name: schedule
-            for schedule in Schedule.objects.select_for_update().filter(
-                name__startswith=NAME_PREFIX
-            )
-        }
-        for name, job in wanted.items():
-            values = {
-                "func": job.func,
-                "args": repr(tuple(job.args)) if job.args else None,
-                "kwargs": repr(job.kwargs) if job.kwargs else None,
-                "schedule_type": Schedule.CRON,
-                "cron": job.cron,
-                "repeats": -1,
-            }
-            schedule = existing.get(name) or Schedule(name=name)
-            if schedule.pk and all(getattr(schedule, k) == v for k, v in values.items()):
-                continue
-            changes["updated" if schedule.pk else "created"].append(name)
-            for key, value in values.items():
-                setattr(schedule, key, value)
-            schedule.next_run = schedule.calculate_next_run()
-            schedule.save()
-        for name in existing.keys() - wanted.keys():
-            Schedule.objects.filter(name=name).delete()
-            changes["deleted"].append(name)
-    remove_duplicates(wanted)
-    return changes
-
-
-def remove_duplicates(names):
-    """Keep one schedule per name: two clusters that start at once may both create it."""
-    for name in names:
-        duplicates = Schedule.objects.filter(name=name).order_by("pk").values_list("pk", flat=True)
-        Schedule.objects.filter(pk__in=list(duplicates[1:])).delete()

@@ -21,7 +21,7 @@ logger = logging.getLogger("django-q")
 
 @task
 def echo_test(message):
-    """Return the message: proves that a cluster runs tasks (see `manage.py qping`)."""
+    """Log and return the message: the smallest task there is."""
     logger.info("Echo task executed: %s", message)
     return f"Echo: {message}"
 
@@ -30,11 +30,7 @@ def echo_test(message):
 def clear_expired_sessions():
     """Delete expired sessions, like `manage.py clearsessions`; return how many.
 
-    A typical periodic job: schedule it in the admin (Scheduled tasks) or with
-    django_q.tasks.schedule(
-        "{{ cookiecutter.app_name }}.tasks.clear_expired_sessions", schedule_type="D"
-    ).
-    """
+    A typical periodic job: schedules.py runs it every night."""
     deleted, _ = Session.objects.filter(expire_date__lt=Now()).delete()
     logger.info("Deleted %d expired sessions", deleted)
     return deleted

@@ -41,7 +41,7 @@ SECRET_KEY_FALLBACKS = env.list("DJANGO_SECRET_KEY_FALLBACKS", default=[])
 
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 
-# Who is mailed when a task fails for good ({{ cookiecutter.app_name }}/alerts.py), and how: an
+# Who is mailed when a task fails for good (taskqueue/alerts.py), and how: an
 # email URL, e.g. smtp+tls://user:password@smtp.example.com:587 (by default the console
 # with DEBUG on, else an SMTP server on localhost).
 default_email_url = "consolemail://" if DEBUG else "smtp://localhost:25"
@@ -65,7 +65,9 @@ if email["EMAIL_HOST"]:  # an SMTP server
 SERVER_EMAIL = env.str("DJANGO_SERVER_EMAIL", default="root@localhost")
 
 INSTALLED_APPS = [
-    "{{ cookiecutter.app_name }}",
+    # The task queue on django-q2: the template's, brought up to date with `cruft update`.
+    # First, so that its qcluster command and its connection settings win.
+    "taskqueue",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -77,6 +79,8 @@ INSTALLED_APPS = [
     # Django's standard tasks API, backported (django.tasks from Django 6.0 on).
     "django_tasks",
 {%- endif %}
+    # Your code: tasks.py, schedules.py, models, views.
+    "{{ cookiecutter.app_name }}",
 ]
 
 MIDDLEWARE = [
@@ -115,7 +119,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # ------------------------------------------------------------------------------
 {%- if cookiecutter.database == "sqlite" %}
 # One SQLite file for the web server and the task cluster, tuned for both by
-# {{ cookiecutter.app_name }}/sqlite.py: see docs/sqlite.md.
+# taskqueue/sqlite.py: see docs/sqlite.md.
 
 DATABASES = {
     "default": {
@@ -177,7 +181,7 @@ Q_CLUSTER = {
     "orm": "default",
 {%- if cookiecutter.database == "sqlite" %}
     # The ORM broker with one statement to claim tasks and one to ack each.
-    "broker_class": "{{ cookiecutter.app_name }}.sqlite_broker.SqliteBroker",
+    "broker_class": "taskqueue.brokers.sqlite.SqliteBroker",
 {%- endif %}
 {%- else %}
     "redis": env.str("REDIS_URL", default="redis://127.0.0.1:6379/0"),
@@ -186,7 +190,7 @@ Q_CLUSTER = {
     "timeout": env.int("DJANGO_Q_TIMEOUT", default={{ cookiecutter.q_timeout }}),
     "retry": env.int("DJANGO_Q_RETRY", default={{ cookiecutter.q_retry }}),
     "queue_limit": env.int("DJANGO_Q_QUEUE_LIMIT", default={{ cookiecutter.q_queue_limit }}),
-    # TASK_SUCCESS_LIMIT prunes successes instead ({{ cookiecutter.app_name }}/results.py).
+    # TASK_SUCCESS_LIMIT prunes successes instead (taskqueue/results.py).
     "save_limit": 0,
     "recycle": env.int("DJANGO_Q_RECYCLE", default={{ cookiecutter.q_recycle }}),
 {%- if cookiecutter.broker == "orm" %}
@@ -202,7 +206,7 @@ Q_CLUSTER = {
 TASK_SUCCESS_LIMIT = env.int("DJANGO_TASK_SUCCESS_LIMIT", default={{ cookiecutter.task_success_limit }})
 
 # Django's standard tasks API (@task, .enqueue()) runs on this cluster: docs/tasks.md.
-TASKS = {"default": {"BACKEND": "{{ cookiecutter.app_name }}.task_backend.DjangoQBackend"}}
+TASKS = {"default": {"BACKEND": "taskqueue.backend.DjangoQBackend"}}
 
 
 # Logging

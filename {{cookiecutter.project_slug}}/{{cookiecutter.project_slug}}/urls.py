@@ -1,12 +1,10 @@
 """URL configuration for {{ cookiecutter.project_name }}."""
 
 from django.contrib import admin
-from django.urls import path
-
-from {{ cookiecutter.app_name }}.views import health
+from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    # For load balancers and uptime monitors: docs/operations.md.
-    path("health/", health, name="health"),
+    # /health/, for load balancers and uptime monitors: docs/operations.md.
+    path("", include("taskqueue.urls")),
 ]

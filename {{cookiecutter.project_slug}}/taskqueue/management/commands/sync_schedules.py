@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from {{ cookiecutter.app_name }}.schedules import sync_schedules
+from taskqueue.schedules import sync_schedules
 
 
 class Command(BaseCommand):

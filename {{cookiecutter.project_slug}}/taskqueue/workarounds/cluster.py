@@ -1,15 +1,12 @@
-"""Workarounds for bugs of django-q2 1.11.1, applied once by apps.py.
+"""Cluster workarounds: a dead monitor or pusher, a SIGTERM to the process group, a stop.
 
-- Broker.get_stats skips the cluster listed after an expired one (qhealth then sees
-  no cluster): tests/test_django_q_fixes.py reproduces it on the unpatched code, so
-  that test fails, and says to remove the workaround, once django-q2 fixes it.
 - A dead monitor or pusher is replaced by one that never works (reincarnate).
-- A SIGTERM to the process group kills the cluster mid-task, and a stopping cluster
-  runs every task it took ahead first (spawn_cluster, stop).
-- async_task() builds a new broker on every call: with Redis, a new connection per
-  enqueue (shared_broker).
-tests/test_cluster.py kills the cluster's processes and stops it with real signals;
-tests/test_orm_broker.py counts the attempts of a task that times out.
+- A SIGTERM to the process group kills the cluster mid-task (spawn_cluster), and a
+  stopping cluster runs every task it took ahead first (stop).
+docs/django-q2.md lists every workaround; tests/test_workarounds.py reproduces each
+bug on django-q2's own code, tests/test_cluster.py kills the cluster's processes and
+stops it with real signals, tests/test_orm_broker.py counts the attempts of a task
+that times out.
 """
 
 import os
@@ -17,46 +14,21 @@ import queue
 import signal
 import threading
 
-import django_q.tasks
 from django.utils import timezone
-from django_q.brokers import Broker
 from django_q.cluster import Sentinel
 from django_q.conf import Conf, logger
 from django_q.models import OrmQ
 from django_q.signing import SignedPackage
 
-# The unpatched methods, kept for the tests that reproduce their bugs.
-UPSTREAM_GET_STATS = Broker.get_stats
+# django-q2's own methods, kept for the tests that reproduce their bugs.
 UPSTREAM_REINCARNATE = Sentinel.reincarnate
 UPSTREAM_SPAWN_CLUSTER = Sentinel.spawn_cluster
 UPSTREAM_STOP = Sentinel.stop
-UPSTREAM_GET_BROKER = django_q.tasks.get_broker
 
 # The exit code of a cluster's guard that stopped it after a sudden death.
 SUDDEN_DEATH_EXIT_CODE = 3
 # Seconds a worker whose task timed out has to exit by itself before it is killed.
 WORKER_EXIT_GRACE = 1
-
-
-def get_stats(self, pattern):
-    """Broker.get_stats without the skipped key.
-
-    Upstream removes an expired key from the list it is iterating, so the key after
-    it (often the live cluster, after a restart) is skipped: qhealth, qinfo and
-    qmonitor then see no cluster. This iterates over the list and keeps the live keys.
-    """
-    if not self.cache:
-        return None
-    keys = self.cache.get(Conf.Q_STAT) or []
-    stats, live_keys = [], []
-    for key in keys:
-        stat = self.cache.get(key)
-        if stat:
-            stats.append(stat)
-            live_keys.append(key)
-    if len(live_keys) != len(keys):
-        self.cache.set(Conf.Q_STAT, live_keys)
-    return stats
 
 
 def reincarnate(self, process):
@@ -157,27 +129,3 @@ def return_tasks_not_started(task_queue, broker):
         else:
             broker.enqueue(SignedPackage.dumps(task))
         returned += 1
-
-
-_shared_brokers = {}
-
-
-def shared_broker(list_key=None):
-    """get_broker for async_task() and the result helpers: one broker per process and queue.
-
-    Upstream builds a broker per call; the Redis one opens a connection pool of its own,
-    so every enqueue paid for a new TCP connection. A forked process builds its own, as
-    a connection must not be shared across a fork.
-    """
-    key = (os.getpid(), list_key)
-    if key not in _shared_brokers:
-        _shared_brokers[key] = UPSTREAM_GET_BROKER(list_key)
-    return _shared_brokers[key]
-
-
-def apply():
-    django_q.tasks.get_broker = shared_broker
-    Broker.get_stats = get_stats
-    Sentinel.reincarnate = reincarnate
-    Sentinel.spawn_cluster = spawn_cluster
-    Sentinel.stop = stop

@@ -21,7 +21,7 @@ from django_q.models import Schedule
 from django_q.models import Task as QTask
 from django_q.tasks import async_task
 
-from .broker_{{ cookiecutter.broker }} import (
+from .brokers.{{ cookiecutter.broker }} import (
     forget,
     mark_running,
     queued_task,
@@ -60,7 +60,7 @@ _errors = {}
 
 class WorkerError(Exception):
     """The task ended without an exception from its own code: its worker was killed
-    at the timeout, or the cluster refused its result (task_guards.py)."""
+    at the timeout, or the cluster refused its result (taskqueue/workarounds/poison.py)."""
 
 
 class DjangoQTask(Task):
@@ -152,7 +152,7 @@ class DjangoQBackend(BaseTaskBackend):
                         "django-q2 cluster runs.",
                         hint=f"Add {queue_name!r} to Q_CLUSTER['ALT_CLUSTERS'] and start "
                         f"its cluster: Q_CLUSTER_NAME={queue_name} python manage.py qcluster.",
-                        id="{{ cookiecutter.app_name }}.E003",
+                        id="taskqueue.E003",
                     )
                 )
         if self.options:
@@ -161,7 +161,7 @@ class DjangoQBackend(BaseTaskBackend):
                     f"TASKS[{self.alias!r}] has OPTIONS, which this backend does not read: "
                     f"{', '.join(sorted(self.options))}.",
                     hint="The cluster is configured in Q_CLUSTER (docs/tasks.md).",
-                    id="{{ cookiecutter.app_name }}.E004",
+                    id="taskqueue.E004",
                 )
             )
         return errors

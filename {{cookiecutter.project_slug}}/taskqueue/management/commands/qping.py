@@ -5,11 +5,11 @@ from django_q.conf import Conf
 from django_q.models import OrmQ
 from django_q.tasks import async_task, fetch
 
-from {{ cookiecutter.app_name }}.tasks import echo_test
+from taskqueue.health import echo
 
 
 class Command(BaseCommand):
-    help = "Enqueue echo_test and wait for a running cluster to return its result."
+    help = "Enqueue taskqueue.health.echo and wait for a running cluster to return its result."
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -22,7 +22,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, timeout, message, **options):
         started = time.monotonic()
-        task_id = async_task(echo_test, message)
+        task_id = async_task(echo, message)
         task = fetch(task_id, wait=int(timeout * 1000))
         duration = time.monotonic() - started
         if task is None:
@@ -32,7 +32,7 @@ class Command(BaseCommand):
                 "is `python manage.py qcluster` running?"
             )
         if not task.success:
-            raise CommandError(f"echo_test failed after {duration:.2f} s: {task.result}")
+            raise CommandError(f"the echo task failed after {duration:.2f} s: {task.result}")
         self.stdout.write(f"{task.result} ({duration:.2f} s, task {task.name})")
 
 

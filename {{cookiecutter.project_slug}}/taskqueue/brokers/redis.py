@@ -1,4 +1,4 @@
-"""What the standard tasks API (task_backend.py) asks the Redis broker.
+"""What the standard tasks API (taskqueue/backend.py) asks the Redis broker.
 
 Redis removes a task from its list when a cluster takes it, and a cluster may hold it
 in memory before a worker starts it. So the task's package is also kept under a key

@@ -23,7 +23,7 @@ def check_retry_exceeds_timeout(app_configs, **kwargs):
             f"Q_CLUSTER retry ({retry} s) must be greater than timeout ({timeout} s).",
             hint="A task still running when retry expires is delivered again and runs "
             "twice. Set a timeout, and a retry above it.",
-            id="{{ cookiecutter.app_name }}.E001",
+            id="taskqueue.E001",
         )
     ]
 
@@ -36,7 +36,7 @@ def check_sync_off_in_production(app_configs, **kwargs):
             "Q_CLUSTER sync is on while DEBUG is off: every task runs inside the "
             "request that enqueued it.",
             hint="Remove 'sync' from Q_CLUSTER; use async_task(..., sync=True) in tests.",
-            id="{{ cookiecutter.app_name }}.W001",
+            id="taskqueue.W001",
         )
     ]
 
@@ -50,7 +50,7 @@ def check_failure_policy(app_configs, **kwargs):
             "Q_CLUSTER ack_failures is on, so a failed task is never retried and "
             "max_attempts has no effect.",
             hint="Set 'ack_failures': False to retry failed tasks up to max_attempts.",
-            id="{{ cookiecutter.app_name }}.W002",
+            id="taskqueue.W002",
         )
     ]
 
@@ -84,6 +84,6 @@ def check_retry_covers_the_tasks_held(app_configs, **kwargs):
             hint="A task that waits in the cluster's memory longer than retry is delivered "
             "again and runs twice. Raise retry, or lower queue_limit or timeout "
             "(docs/tasks.md).",
-            id="{{ cookiecutter.app_name }}.E002",
+            id="taskqueue.E002",
         )
     ]

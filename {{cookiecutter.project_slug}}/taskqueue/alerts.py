@@ -11,7 +11,7 @@ from django.core.mail import mail_admins
 from django.dispatch import Signal
 from django_q.models import Task
 
-from .broker_{{ cookiecutter.broker }} import will_be_retried
+from .brokers.{{ cookiecutter.broker }} import will_be_retried
 from .results import error_summary
 
 logger = logging.getLogger("django-q")

@@ -6,7 +6,8 @@ the task is delivered again every `retry` seconds; arguments that no longer unpi
 (a class renamed or removed since the enqueue) crash the pusher on every delivery; a
 result too large to save is logged and the task is acknowledged as a success. And a
 task signed with a key now in SECRET_KEY_FALLBACKS is deleted as tampered. apps.py
-installs these guards; docs/tasks.md describes what remains.
+connects the receiver; docs/django-q2.md lists the replaced functions and
+docs/tasks.md what remains.
 """
 
 import io
@@ -16,6 +17,10 @@ from django.conf import settings
 from django_q import core_signing
 from django_q.conf import Conf
 from django_q.signing import BadSignature, PickleSerializer, SignedPackage
+
+# django-q2's own functions, kept for the tests that reproduce their bugs.
+UPSTREAM_PICKLE_LOADS = PickleSerializer.loads
+UPSTREAM_SIGNED_LOADS = SignedPackage.loads
 
 # Results larger than this, pickled, are not saved: the task fails with a message.
 MAX_RESULT_BYTES = 10 * 1024 * 1024
@@ -111,11 +116,3 @@ def loads_with_fallback_keys(obj):
 
 def load_signed(obj, key):
     return core_signing.loads(obj, key=key, salt=Conf.PREFIX, serializer=PickleSerializer)
-
-
-def install():
-    from django_q.signals import post_execute_in_worker
-
-    PickleSerializer.loads = staticmethod(loads_task)
-    SignedPackage.loads = staticmethod(loads_with_fallback_keys)
-    post_execute_in_worker.connect(refuse_unsaveable_result, dispatch_uid="unsaveable_result")

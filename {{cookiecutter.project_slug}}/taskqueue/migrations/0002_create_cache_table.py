@@ -13,7 +13,7 @@ def create_cache_table(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("{{ cookiecutter.app_name }}", "0001_initial")]
+    dependencies = [("taskqueue", "0001_initial")]
 
     operations = [
         migrations.RunPython(create_cache_table, migrations.RunPython.noop),

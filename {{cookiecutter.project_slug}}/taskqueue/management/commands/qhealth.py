@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from {{ cookiecutter.app_name }}.health import cluster_state
+from taskqueue.health import cluster_state
 
 
 class Command(BaseCommand):

@@ -4,7 +4,7 @@ Upstream, the command returns once the cluster started and the process then wait
 the cluster's guard at exit: when the guard dies (SIGKILL, the OOM killer) it exits 0
 and leaves the workers, the monitor and the pusher running with nobody guarding them.
 Here the command waits for the guard itself; if the guard ends with an error (its own
-death, or a dead monitor or pusher: django_q_fixes.py), it kills every process the
+death, or a dead monitor or pusher: taskqueue/workarounds/cluster.py), it kills every process the
 cluster left and exits 1. A stop by SIGTERM or SIGINT still exits 0. It also raises
 the "django-q" logger to TASK_LOG_LEVEL, which only the cluster uses, syncs the
 schedules of schedules.py before the cluster starts and, with DEBUG on, restarts the
@@ -22,8 +22,8 @@ from django.core.management.base import CommandError
 from django_q.cluster import Cluster
 from django_q.management.commands import qcluster
 
-from {{ cookiecutter.app_name }}.reloader import CodeWatcher, restart
-from {{ cookiecutter.app_name }}.schedules import sync_schedules
+from taskqueue.reloader import CodeWatcher, restart
+from taskqueue.schedules import sync_schedules
 
 # prctl(PR_SET_CHILD_SUBREAPER): processes orphaned by the guard become ours to stop.
 PR_SET_CHILD_SUBREAPER = 36

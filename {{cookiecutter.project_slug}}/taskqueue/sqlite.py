@@ -67,7 +67,7 @@ def immediate_mode_warnings(db_connections):
             hint="Without it, a transaction that reads then writes fails with 'database "
             "is locked' while the task cluster writes. Add 'transaction_mode': "
             "'IMMEDIATE' to its OPTIONS.",
-            id="{{ cookiecutter.app_name }}.W003",
+            id="taskqueue.W003",
         )
         for connection in db_connections
         if connection.vendor == "sqlite"
@@ -90,8 +90,8 @@ def wal_warnings(db_connections):
                     f"{journal_mode}, not WAL.",
                     hint="Readers then block the writer and the other way round. Keep the "
                     "connection_created receiver of "
-                    "{{ cookiecutter.app_name }}/sqlite.py connected.",
-                    id="{{ cookiecutter.app_name }}.W004",
+                    "taskqueue/sqlite.py connected.",
+                    id="taskqueue.W004",
                 )
             )
     return warnings

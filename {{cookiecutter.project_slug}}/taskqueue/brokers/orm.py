@@ -1,4 +1,4 @@
-"""What the standard tasks API (task_backend.py) asks the ORM broker."""
+"""What the standard tasks API (taskqueue/backend.py) asks the ORM broker."""
 
 from django.utils import timezone
 from django_q.conf import Conf

@@ -12,7 +12,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, connection
 
-from {{ cookiecutter.app_name }}.health import alive_clusters
+from taskqueue.health import alive_clusters
 
 
 class Command(BaseCommand):

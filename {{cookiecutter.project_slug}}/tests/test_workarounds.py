@@ -1,0 +1,266 @@
+"""The django-q2 behaviours taskqueue/workarounds/ replaces, reproduced on django-q2's code.
+
+Each `test_upstream_...` runs django-q2's own function, kept unpatched, and shows the
+bug. When one fails, django-q2 has changed that function: its message names the
+workaround to review, and docs/django-q2.md says when it can go. The other tests
+check the workarounds themselves, where a real cluster is not needed (the cluster
+tests use real processes and signals: test_cluster.py, test_poison.py).
+"""
+
+import os
+import pickle
+import signal
+import sys
+import threading
+from types import SimpleNamespace
+
+import django_q.cluster
+import django_q.tasks
+import pytest
+from django.conf import settings
+from django_q import core_signing
+from django_q.brokers import Broker
+from django_q.conf import Conf
+from django_q.management.commands import qcluster as upstream_qcluster
+from django_q.signing import BadSignature, PickleSerializer
+
+from taskqueue.workarounds import WORKAROUNDS, installed_version
+from taskqueue.workarounds.brokers import UPSTREAM_GET_BROKER, UPSTREAM_GET_STATS
+from taskqueue.workarounds.cluster import (
+    UPSTREAM_REINCARNATE,
+    UPSTREAM_SPAWN_CLUSTER,
+    UPSTREAM_STOP,
+    spawn_cluster,
+)
+from taskqueue.workarounds.poison import UPSTREAM_PICKLE_LOADS, UPSTREAM_SIGNED_LOADS
+
+from .processes import run_manage
+
+LIVE, EXPIRED = f"{Conf.Q_STAT}:live", f"{Conf.Q_STAT}:expired"
+DOCS = settings.BASE_DIR / "docs" / "django-q2.md"
+OLD_KEY = "the-key-before-rotation"
+
+
+def fixed_upstream(workaround):
+    """The message of a reproduction that no longer reproduces."""
+    return (
+        f"django-q2 {installed_version()} changed what {workaround} works around: check "
+        "whether it still needs it, and remove it if not (docs/django-q2.md)."
+    )
+
+
+def raised(function, *args, **kwargs):
+    """The exception function(*args, **kwargs) raised, or None."""
+    try:
+        function(*args, **kwargs)
+    except Exception as exc:
+        return exc
+    return None
+
+
+class Cache(dict):
+    """The two cache methods get_stats uses."""
+
+    def get(self, key, default=None):
+        return super().get(key, default)
+
+    def set(self, key, value):
+        self[key] = value
+
+
+def broker_with_stats(keys):
+    broker = object.__new__(Broker)
+    broker.cache = Cache({Conf.Q_STAT: list(keys), LIVE: "live stats"})
+    return broker
+
+
+class DeadProcess:
+    """A cluster process that has exited."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def is_alive(self):
+        return False
+
+
+class ListQueue:
+    """The methods of a multiprocessing queue that Sentinel.stop uses."""
+
+    def __init__(self, items=()):
+        self.items = list(items)
+
+    def put(self, item):
+        self.items.append(item)
+
+    def close(self):
+        pass
+
+    def join_thread(self):
+        pass
+
+
+def sentinel(**attributes):
+    """A Sentinel (the cluster's guard) with these attributes, and no process started."""
+    guard = object.__new__(django_q.cluster.Sentinel)
+    guard.__dict__.update(attributes)
+    return guard
+
+
+@pytest.fixture
+def no_stats(monkeypatch):
+    """Sentinel methods save the cluster's stats as they go: not here."""
+    monkeypatch.setattr(django_q.cluster, "Stat", lambda sentinel: SimpleNamespace(save=dict))
+
+
+def test_every_workaround_is_in_the_docs_table():
+    table = DOCS.read_text()
+    for workaround in WORKAROUNDS:
+        assert f"`{workaround.target}`" in table, workaround.target
+        assert f"`{workaround.replacement.__name__}`" in table, workaround.target
+
+
+def test_upstream_get_stats_skips_the_key_after_an_expired_one():
+    broker = broker_with_stats([EXPIRED, LIVE])
+    assert UPSTREAM_GET_STATS(broker, f"{Conf.Q_STAT}:*") == [], fixed_upstream("get_stats")
+
+
+def test_get_stats_sees_the_live_cluster_after_an_expired_one():
+    broker = broker_with_stats([EXPIRED, LIVE])
+    assert Broker.get_stats(broker, f"{Conf.Q_STAT}:*") == ["live stats"]
+    assert broker.cache[Conf.Q_STAT] == [LIVE]
+
+
+@pytest.mark.django_db  # the ORM broker checks its connection
+def test_upstream_builds_a_broker_for_every_enqueue():
+    assert UPSTREAM_GET_BROKER() is not UPSTREAM_GET_BROKER(), fixed_upstream("shared_broker")
+
+
+@pytest.mark.django_db  # the ORM broker checks its connection
+def test_enqueues_share_one_broker_per_process_and_queue():
+    broker = django_q.tasks.get_broker()
+    assert django_q.tasks.get_broker() is broker
+    assert django_q.tasks.get_broker("another-queue") is not broker
+    assert django_q.tasks.get_broker("another-queue").list_key.count("another-queue") == 1
+
+
+@pytest.mark.django_db  # the ORM broker checks its connection
+def test_a_forked_process_builds_its_own_broker():
+    broker = django_q.tasks.get_broker()
+    pid = os.fork()
+    if pid == 0:  # the child exits 0 if it got a broker of its own, whatever happens
+        exit_code = 2
+        try:
+            exit_code = 0 if django_q.tasks.get_broker() is not broker else 1
+        finally:
+            os._exit(exit_code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+@pytest.mark.parametrize("role", ["monitor", "pusher"])
+def test_upstream_replaces_a_dead_monitor_or_pusher_with_a_new_one(role):
+    dead = {"monitor": DeadProcess("monitor"), "pusher": DeadProcess("pusher")}
+    spawned = SimpleNamespace(name=f"new {role}")
+    guard = sentinel(**dead, pool=[], reincarnations=0)
+    setattr(guard, f"spawn_{role}", lambda: spawned)
+    UPSTREAM_REINCARNATE(guard, dead[role])
+    # The new process cannot work when the dead one held the lock of a queue it
+    # shared with the workers: the cluster must be restarted whole instead.
+    assert getattr(guard, role) is spawned, fixed_upstream("reincarnate")
+
+
+def signal_at_each_spawn(spawn):
+    """The SIGTERM disposition each process of the cluster started with, under spawn()."""
+    seen = []
+    guard = sentinel(pool_size=2)
+    guard.spawn_worker = guard.spawn_monitor = guard.spawn_pusher = lambda: seen.append(
+        signal.getsignal(signal.SIGTERM)
+    )
+    previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)  # as Sentinel.__init__ sets it
+    try:
+        spawn(guard)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert len(seen) == 4  # two workers, the monitor, the pusher
+    return set(seen)
+
+
+def test_upstream_starts_the_cluster_processes_killable_by_sigterm(no_stats):
+    # A SIGTERM to the process group (honcho, systemd) then kills every worker mid-task.
+    assert signal_at_each_spawn(UPSTREAM_SPAWN_CLUSTER) == {signal.SIG_DFL}, fixed_upstream(
+        "spawn_cluster"
+    )
+
+
+def test_the_cluster_processes_start_with_sigterm_ignored(no_stats):
+    assert signal_at_each_spawn(spawn_cluster) == {signal.SIG_IGN}
+
+
+def test_upstream_stop_runs_the_tasks_taken_ahead_before_the_workers_stop(no_stats):
+    task = {"id": "taken-ahead"}
+    events = {"start_event": threading.Event(), "stop_event": threading.Event()}
+    for event in events.values():
+        event.set()
+    guard = sentinel(
+        **events,
+        event_out=threading.Event(),
+        pusher=DeadProcess("pusher"),
+        monitor=DeadProcess("monitor"),
+        pool=[DeadProcess("worker")],
+        task_queue=ListQueue([task]),
+        result_queue=ListQueue(),
+        timeout=1,
+    )
+    UPSTREAM_STOP(guard)
+    # Each worker stops at its "STOP": the task ahead of it runs first, however long.
+    assert guard.task_queue.items == [task, "STOP"], fixed_upstream("stop")
+
+
+def test_upstream_cannot_decode_a_task_whose_class_is_gone(gone_module, monkeypatch):
+    task = {"id": "1", "name": "n", "func": "tests.tasks.record_run", "args": (gone_module.Gone(),)}
+    data = pickle.dumps(task)
+    monkeypatch.delitem(sys.modules, gone_module.__name__)
+    # The pusher dies on it, on every delivery.
+    error = raised(UPSTREAM_PICKLE_LOADS, data)
+    assert isinstance(error, (AttributeError, ImportError)), fixed_upstream("loads_task")
+
+
+def test_upstream_refuses_a_task_signed_with_a_fallback_key(settings):
+    settings.SECRET_KEY_FALLBACKS = [OLD_KEY]
+    signed = core_signing.dumps(
+        {"id": "1"}, key=OLD_KEY, salt=Conf.PREFIX, serializer=PickleSerializer
+    )
+    # The pusher then deletes the task as tampered with.
+    error = raised(UPSTREAM_SIGNED_LOADS, signed)
+    assert isinstance(error, BadSignature), fixed_upstream("loads_with_fallback_keys")
+
+
+class ClusterWhoseGuardDied:
+    """A Cluster whose guard process exited with an error as soon as it started."""
+
+    def __init__(self):
+        self.sentinel = SimpleNamespace(exitcode=1, join=lambda: None)
+        self.stop_event = threading.Event()
+
+    def start(self):
+        pass
+
+
+def test_upstream_qcluster_returns_when_its_guard_died(monkeypatch):
+    monkeypatch.setattr(upstream_qcluster, "Cluster", ClusterWhoseGuardDied)
+    error = raised(upstream_qcluster.Command().handle, run_once=False, cluster_name=None)
+    # It returns at once: the process then exits 0, and no supervisor restarts it.
+    assert error is None, fixed_upstream("taskqueue/management/commands/qcluster.py")
+
+
+def test_check_warns_under_a_django_q2_the_workarounds_were_not_tested_with(tmp_path):
+    # A distribution's metadata earlier on the path wins: Python sees django-q2 99.0.
+    metadata = tmp_path / "django_q2-99.0.dist-info"
+    metadata.mkdir()
+    (metadata / "METADATA").write_text("Metadata-Version: 2.1\nName: django-q2\nVersion: 99.0\n")
+    completed = run_manage("check", env={"PYTHONPATH": str(tmp_path)})
+    assert "taskqueue.W005" in completed.stderr, completed.stdout + completed.stderr
+    assert "django-q2 99.0 is installed" in completed.stderr
+    assert "pytest tests/test_workarounds.py" in completed.stderr
+    # test_checks.py: with the django-q2 of the tests, no taskqueue check says a word.
