@@ -234,7 +234,8 @@ It is a shared machine: expect ±20% between runs.
   and save already share the machine's CPUs: more workers help tasks that wait on the
   network or a disk, not these.
 - The Redis broker enqueues in {redis_p50} ms at the median, with one connection per
-  process (django-q2 opened one per enqueue: `{{{{ cookiecutter.app_name }}}}/django_q_fixes.py`).
+  process (django-q2 opened one per enqueue: [django-q2.md](django-q2.md),
+  `shared_broker`).
 
 `worker CPU ms per task` is the CPU of the workers' processes (for django-q2 the
 whole cluster: workers, pusher, monitor, guard) from the first enqueue to the last task
@@ -256,7 +257,7 @@ broker claims and acknowledges with one statement each, and why pruning runs onc
 ## The knobs, and what each one was worth
 
 - **The SQLite broker** (`Q_CLUSTER["broker_class"]`, only with SQLite and the ORM
-  broker: `{{{{ cookiecutter.app_name }}}}/sqlite_broker.py`): one INSERT to enqueue, one
+  broker: `taskqueue/brokers/sqlite.py`): one INSERT to enqueue, one
   `UPDATE ... RETURNING` to claim, one DELETE to acknowledge, where django-q2 runs the
   model machinery, a SELECT then an UPDATE, and a DELETE in a transaction. {vs_upstream}x
   django-q2's own broker. Each task is still claimed by one cluster only
@@ -266,14 +267,14 @@ broker claims and acknowledges with one statement each, and why pruning runs onc
   a recycled worker is replaced on the guard's next cycle (0.5 s), so a low value caps
   throughput at about `workers x recycle` tasks per second. 100 gave {vs_recycle}x less.
   Lower it only for tasks that leak memory.
-- **`TASK_SUCCESS_LIMIT` pruning**: `{{{{ cookiecutter.app_name }}}}/results.py` prunes once
+- **`TASK_SUCCESS_LIMIT` pruning**: `taskqueue/results.py` prunes once
   every 50 successes (three queries), not after each one; django-q2's own `save_limit`
   reads every kept success on every task: {vs_pruning}x slower.
 - **`CONN_MAX_AGE`** 600: a new connection per request and per broker poll made each
   enqueue {new_connections_p50} ms at the median instead of {p50}.
 - **`bulk`** (tasks claimed at once, default 1): larger values save claim statements,
   but every task claimed waits in memory, so `retry` must grow with it (check
-  `{{{{ cookiecutter.app_name }}}}.E002` says by how much).
+  `taskqueue.E002` says by how much).
 - **Logging** stays at INFO in the cluster (a line per task): operators need it.
 """
 

@@ -52,6 +52,8 @@ SIDE_BY_SIDE = (
     "django_q2_pruning",
     "new_connections",
 )
+# Run only when --only names them, after the side-by-side ones: too slow for every run.
+ON_REQUEST = ("recycle_1",)
 # Then "statements": a traced run of the generated settings, whose SQL statements are
 # counted per task (its timings are not reported).
 # The settings overlay of each config, where it is not bench_<config>.py.
@@ -286,7 +288,7 @@ def plan(default_workers, servers):
     configs = [("default", n) for n in counts] + [("recipe", 1)]
     configs += [(config, n) for config in servers for n in counts]
     runs = [(config, pattern, n) for config, n in configs for pattern in ("plain", "atomic")]
-    return runs + [(config, "plain", default_workers) for config in SIDE_BY_SIDE]
+    return runs + [(config, "plain", default_workers) for config in SIDE_BY_SIDE + ON_REQUEST]
 
 
 def machine():
@@ -328,7 +330,9 @@ def main(argv=None):
             targets["postgresql"] = Target(project, processes, PostgresDatabases, POSTGRES_URL)
             servers.append("postgresql")
         for config, pattern, workers in plan(default_workers, servers):
-            if args.only and config not in args.only:
+            if (args.only and config not in args.only) or (
+                config in ON_REQUEST and not (args.only and config in args.only)
+            ):
                 continue
             print(f"running {config} / {pattern} / {workers} workers ...", flush=True)
             target = targets["postgresql" if config == "postgresql" else "sqlite"]

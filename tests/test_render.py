@@ -4,6 +4,7 @@ Each test runs once per combination of tests/answers.py; the combination's name 
 the test id. Running the generated suites is in test_suites.py.
 """
 
+import functools
 import json
 import re
 import sys
@@ -17,8 +18,15 @@ from .conftest import TEMPLATE_DIR, manage, run
 
 PRINT_Q_SETTINGS = (
     "import json; from django.conf import settings; "
-    "print(json.dumps({**settings.Q_CLUSTER, 'success_limit': settings.TASK_SUCCESS_LIMIT}))"
+    "print(json.dumps({**settings.Q_CLUSTER, 'success_limit': settings.TASK_SUCCESS_LIMIT, "
+    "'installed_apps': settings.INSTALLED_APPS, 'tasks': settings.TASKS}))"
 )
+# django-q2's internals: the task queue app's business, never the user's app's.
+DJANGO_Q_INTERNALS = re.compile(
+    r"\bdjango_q[.](cluster|brokers|signing|conf)\b|from django_q import"
+)
+# The user's app holds at most this many modules (migrations and __init__ aside).
+USER_APP_MODULES = 6
 Q_ANSWERS = ("workers", "timeout", "retry", "queue_limit", "recycle")
 
 
@@ -51,6 +59,7 @@ def project_dependencies(project, group=None):
     return {requirement_name(line) for line in pyproject["dependency-groups"][group]}
 
 
+@functools.cache
 def q_settings(project):
     completed = manage(project, "shell", "--no-imports", "-c", PRINT_Q_SETTINGS)
     assert completed.returncode == 0, completed.stderr
@@ -144,6 +153,32 @@ def test_q_cluster_carries_the_answers(rendered):
     else:
         assert settings["redis"].startswith("redis://")
         assert "orm" not in settings
+
+
+def test_the_users_app_holds_only_the_users_code(rendered):
+    app = rendered.path / rendered.app
+    modules = [
+        path
+        for path in app.rglob("*.py")
+        if "migrations" not in path.parts and path.name != "__init__.py"
+    ]
+    assert len(modules) <= USER_APP_MODULES, modules
+    assert {path.name for path in modules} >= {"tasks.py", "schedules.py"}
+    internals = [str(p) for p in modules if DJANGO_Q_INTERNALS.search(p.read_text())]
+    assert internals == []
+    apps = (app / "apps.py").read_text()
+    assert "def ready" not in apps
+
+
+def test_the_settings_point_at_the_queue_app(rendered):
+    settings = q_settings(rendered.path)
+    assert settings["installed_apps"][0] == "taskqueue"
+    assert rendered.app in settings["installed_apps"]
+    assert settings["tasks"]["default"]["BACKEND"] == "taskqueue.backend.DjangoQBackend"
+    if "broker_class" in settings:
+        assert settings["broker_class"] == "taskqueue.brokers.sqlite.SqliteBroker"
+    urls = (rendered.path / rendered.context["project_slug"] / "urls.py").read_text()
+    assert 'include("taskqueue.urls")' in urls
 
 
 def test_settings_configure_the_chosen_database(rendered):

@@ -1,5 +1,5 @@
 """The generated settings with django-q2's own ORM broker instead of the SQLite-tuned
-one (my_project's core/sqlite_broker.py)."""
+one (my_project's taskqueue/brokers/sqlite.py)."""
 
 import os
 

@@ -31,7 +31,7 @@ def resubmit_task(modeladmin, request, queryset):
 
 # The columns, filters and search both lists share: narrow enough for a 1280 px
 # screen with the navigation sidebar and the filters open (tests/test_browser.py).
-TASK_COLUMNS = ("task", "finished", "time_taken", "attempt_count")
+TASK_COLUMNS = ("task", "finished", "time_taken", "attempts")
 
 
 class TaskListMixin:
@@ -53,6 +53,10 @@ class TaskListMixin:
     def time_taken(self, obj):
         return f"{obj.time_taken():.3f}"
 
+    @admin.display(description="Attempts", ordering="attempt_count")
+    def attempts(self, obj):
+        return obj.attempt_count
+
 
 def breakable(text):
     """Text that may wrap after each dot or underscore: dotted paths are long words."""
@@ -62,7 +66,8 @@ def breakable(text):
 
 @admin.register(Failure)
 class FailureAdmin(TaskListMixin, q_admin.FailAdmin):
-    list_display = (*TASK_COLUMNS, "short_result")
+    # The name too: `qping`, the logs and the alert mails name a task by it.
+    list_display = ("task", "name", *TASK_COLUMNS[1:], "short_result")
     actions = [resubmit_task]
 
     def has_resubmit_permission(self, request):

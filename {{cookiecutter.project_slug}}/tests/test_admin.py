@@ -40,15 +40,16 @@ def test_failed_tasks_show_duration_attempts_and_error(admin_client):
         attempt_count=3,
     )
     page = changelist(admin_client, "failure")
-    for heading in ("Task", "Finished", "Duration (s)", "Attempt count", "Error"):
+    for heading in ("Task", "Name", "Finished", "Duration (s)", "Attempts", "Error"):
         assert heading in page
     assert f"/{task.pk}/change/" in page
+    assert f'class="field-name">{task.name}<' in page
     assert "1.500" in page
     # Dotted paths may wrap after each dot or underscore: the list fits a 1280 px screen.
     error = "{{ cookiecutter.app_name }}.tasks.DeliberateFailure: disk full"
     assert f">{breakable(error)}<" in page
     assert "<wbr>tasks.<wbr>DeliberateFailure" in page
-    assert 'class="field-attempt_count">3<' in page
+    assert 'class="field-attempts">3<' in page
     assert "resubmit_task" in page
 
 
@@ -56,7 +57,7 @@ def test_failed_tasks_show_duration_attempts_and_error(admin_client):
 def test_successful_tasks_show_duration_and_attempts(admin_client):
     task = make_task(success=True, result="Echo: hi")
     page = changelist(admin_client, "success")
-    for heading in ("Duration (s)", "Attempt count"):
+    for heading in ("Duration (s)", "Attempts"):
         assert heading in page
     assert task.name in page
     assert "1.500" in page

@@ -69,7 +69,7 @@ def browser(tmp_path):
         driver.quit()
 
 
-def test_failed_task_shows_duration_attempts_error_and_resubmit(
+def test_failed_task_shows_name_duration_attempts_error_and_resubmit(
     live_server, admin_user, browser, start_cluster, tmp_path
 ):
     from selenium.webdriver.common.by import By
@@ -89,11 +89,13 @@ def test_failed_task_shows_duration_attempts_error_and_resubmit(
     )
 
     headers = [th.text.lower() for th in browser.find_elements(By.CSS_SELECTOR, "#result_list th")]
-    for heading in ("duration (s)", "attempt count", "error"):
+    for heading in ("name", "duration (s)", "attempts", "error"):
         assert heading in headers
     row = browser.find_element(By.CSS_SELECTOR, "#result_list tbody tr")
+    name = Failure.objects.get(id=task_id).name
+    assert row.find_element(By.CSS_SELECTOR, ".field-name").text == name
     assert float(row.find_element(By.CSS_SELECTOR, ".field-time_taken").text) >= 0
-    assert row.find_element(By.CSS_SELECTOR, ".field-attempt_count").text == "1"
+    assert row.find_element(By.CSS_SELECTOR, ".field-attempts").text == "1"
     error = row.find_element(By.CSS_SELECTOR, ".field-short_result").text
     assert error == "{{ cookiecutter.app_name }}.tasks.DeliberateFailure: disk full"
     actions = browser.find_elements(By.CSS_SELECTOR, "select[name=action] option")
