@@ -6,6 +6,7 @@ from urllib.parse import quote
 {%- endif %}
 
 import pytest
+from django.conf import settings
 from django.db import connections
 from django_q.brokers import get_broker
 from django_q.conf import Conf
@@ -93,6 +94,19 @@ def start_cluster(live_env, tmp_path):
     yield start
     for cluster in started:
         processes.stop_process_group(cluster)
+
+
+# The load tests run hundreds of tasks within a bounded wait, and a worker is replaced at
+# most once per guard cycle (0.5 s): below this recycle they could not finish in time.
+# What they check (no lock error, no task lost or run twice) does not depend on
+# recycling; test_cluster.py checks recycle 1 itself.
+LOAD_RECYCLE = 10
+
+
+@pytest.fixture
+def load_env():
+    """Cluster overrides for the load tests: recycle at least LOAD_RECYCLE."""
+    return {"DJANGO_Q_RECYCLE": str(max(settings.Q_CLUSTER["recycle"], LOAD_RECYCLE))}
 
 
 @pytest.fixture

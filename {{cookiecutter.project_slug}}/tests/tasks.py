@@ -4,6 +4,7 @@ The table is created by the `task_runs` fixture, which reads it with TaskRuns; a
 per call makes a duplicate or a lost task visible, whatever django-q2 reports.
 """
 
+import os
 import threading
 import time
 
@@ -20,6 +21,11 @@ def record(key, event):
 def record_run(key):
     record(key, "run")
     return key
+
+
+def record_pid(key):
+    """Record the id of the worker process that runs the task."""
+    record(key, str(os.getpid()))
 
 
 def sleep_and_record(key, seconds):

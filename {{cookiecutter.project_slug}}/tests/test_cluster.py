@@ -122,6 +122,18 @@ def test_sigterm_finishes_the_running_task_and_returns_the_others(
 
 
 @pytest.mark.slow
+def test_recycle_1_runs_each_task_in_a_fresh_worker(live_env, start_cluster, task_runs):
+    cluster = start_cluster(DJANGO_Q_RECYCLE="1")
+    keys = [f"recycled-{n}" for n in range(3)]
+    for key in keys:
+        async_task("tests.tasks.record_pid", key)
+    assert wait_for(lambda: task_runs.count() == len(keys), timeout=30), cluster.log()
+    assert sorted(key for key, _ in task_runs.events()) == keys
+    worker_pids = {pid for _, pid in task_runs.events()}
+    assert len(worker_pids) == len(keys), cluster.log()
+
+
+@pytest.mark.slow
 def test_the_cluster_logs_each_task(live_env, start_cluster):
     cluster = start_cluster()
     async_task("math.floor", 1.5)

@@ -18,10 +18,10 @@ DRAIN_TIMEOUT = 60
 
 
 def test_mixed_load_loses_nothing_and_runs_each_task_once(
-    live_env, start_cluster, task_runs, queued_tasks
+    live_env, load_env, start_cluster, task_runs, queued_tasks
 ):
     workers = max(2, settings.Q_CLUSTER["workers"])
-    cluster = start_cluster(DJANGO_Q_WORKERS=str(workers))
+    cluster = start_cluster(DJANGO_Q_WORKERS=str(workers), **load_env)
 
     reports = run_producers(TASKS, pattern="atomic", env=live_env)
 

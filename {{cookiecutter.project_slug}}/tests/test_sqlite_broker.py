@@ -93,8 +93,10 @@ def test_each_step_is_one_statement():
 
 
 @pytest.mark.slow
-def test_two_clusters_on_one_database_run_each_task_once(live_env, start_cluster, task_runs):
-    clusters = [start_cluster() for _ in range(2)]
+def test_two_clusters_on_one_database_run_each_task_once(
+    live_env, load_env, start_cluster, task_runs
+):
+    clusters = [start_cluster(**load_env) for _ in range(2)]
     for cluster in clusters:
         wait_until_running(cluster)
     # Enqueued faster than two clusters run them: both claim at the same moments.
