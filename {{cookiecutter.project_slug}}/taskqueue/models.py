@@ -8,3 +8,18 @@ class HealthCheck(models.Model):
 
     def __str__(self):
         return f"health check at {self.checked_at:%Y-%m-%d %H:%M:%S}"
+
+
+class AttemptTimes(models.Model):
+    """When a standard task's first and latest attempts began: the worker writes them
+    as each attempt starts, get_result() reads them (backend.py)."""
+
+    task_id = models.CharField(max_length=32, primary_key=True)
+    started_at = models.DateTimeField()
+    last_attempted_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "attempt times"
+
+    def __str__(self):
+        return f"attempts of {self.task_id}"

@@ -5,6 +5,7 @@ that runs it.
 """
 
 import asyncio
+import sys
 import time
 
 from django.dispatch import receiver
@@ -56,3 +57,18 @@ async def add_later(a, b):
 @task
 def return_a_set():
     return {1, 2}
+
+
+@task
+def exit_the_process():
+    sys.exit(1)
+
+
+@task
+def interrupt():
+    raise KeyboardInterrupt
+
+
+@task
+def close_a_generator():
+    raise GeneratorExit

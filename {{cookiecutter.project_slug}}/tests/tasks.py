@@ -5,6 +5,7 @@ per call makes a duplicate or a lost task visible, whatever django-q2 reports.
 """
 
 import os
+import sys
 import threading
 import time
 
@@ -26,6 +27,20 @@ def record_run(key):
 def record_pid(key):
     """Record the id of the worker process that runs the task."""
     record(key, str(os.getpid()))
+
+
+def exit_and_record(key):
+    """Record the run, then leave the process as a script would: SystemExit."""
+    record(key, "run")
+    sys.exit(1)
+
+
+def interrupt():
+    raise KeyboardInterrupt
+
+
+def close_a_generator():
+    raise GeneratorExit
 
 
 def sleep_and_record(key, seconds):

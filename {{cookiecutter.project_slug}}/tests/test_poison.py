@@ -92,6 +92,7 @@ def test_poison_tasks_end_as_failures_and_others_still_run(
             async_task("tests.tasks.record_run", gone_module.Gone()),
             "could not be decoded",
         ),
+        "sys.exit()": (async_task("tests.tasks.exit_and_record", "exit"), "raised SystemExit"),
     }
     async_task("tests.tasks.record_run", "healthy")
     # Timings compressed below check E002's bound: the tasks fail at once.
@@ -103,6 +104,10 @@ def test_poison_tasks_end_as_failures_and_others_still_run(
 
     assert wait_for(all_ended, timeout=60), cluster.log()[-3000:]
     assert task_runs.count("healthy", "run") == 1
+    # Each attempt is recorded: no more runs than attempts, and no worker died for it.
+    exited = Failure.objects.get(id=poison["sys.exit()"][0])
+    assert task_runs.count("exit", "run") == exited.attempt_count
+    assert "after death" not in cluster.log()
     for shape, (task_id, says) in poison.items():
         failure = Failure.objects.get(id=task_id)
         assert failure.attempt_count <= MAX_ATTEMPTS, shape

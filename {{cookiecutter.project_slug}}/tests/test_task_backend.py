@@ -5,11 +5,13 @@ lifecycle through a real cluster, failures with their traceback, defer, invalid
 tasks, unknown result ids and async enqueue.
 """
 
+import copy
 from datetime import timedelta
 
 import pytest
 from asgiref.sync import async_to_sync
 from django.core.checks import Error
+from django.test.utils import modify_settings
 from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.conf import Conf
@@ -161,6 +163,44 @@ def test_check_reports_queues_without_a_cluster_and_unread_options(settings):
     assert list(DjangoQBackend("default", {"QUEUES": ["default", "emails"]}).check()) == []
 
 
+@pytest.mark.django_db
+def test_get_result_and_refresh_give_the_result_enqueue_returned():
+    result = standard_tasks.add.enqueue(2, b=3)
+    assert result.task.get_backend().get_result(result.id) == result
+    before = copy.copy(result)
+    result.refresh()
+    assert result == before
+
+
+@pytest.mark.django_db
+def test_a_deferred_result_keeps_its_enqueue_time_and_run_after():
+    run_after = timezone.now() + timedelta(hours=1)
+    result = standard_tasks.add.using(run_after=run_after).enqueue(1, 1)
+    read = result.task.get_backend().get_result(result.id)
+    assert read == result
+    assert read.enqueued_at == result.enqueued_at
+    assert read.task.run_after == run_after
+
+
+@pytest.mark.django_db
+def test_using_options_survive_the_round_trip(settings):
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "ALT_CLUSTERS": {"queue-1": {}}}
+    settings.TASKS = {"default": {**settings.TASKS["default"], "QUEUES": ["default", "queue-1"]}}
+    result = standard_tasks.add.using(queue_name="queue-1").enqueue(1, 2)
+    read = result.task.get_backend().get_result(result.id)
+    assert read.task.queue_name == "queue-1"
+    assert read == result
+
+
+@pytest.mark.parametrize("app", ["django_q", "taskqueue"])
+def test_check_names_an_app_missing_from_installed_apps(app):
+    with modify_settings(INSTALLED_APPS={"remove": [app]}):
+        errors = list(DjangoQBackend("default", {}).check())
+    assert [error.id for error in errors] == ["taskqueue.E005"]
+    assert f"{app!r} is not in INSTALLED_APPS" in errors[0].msg
+    assert f"Add {app!r} to INSTALLED_APPS" in errors[0].hint
+
+
 @pytest.mark.slow
 def test_result_lifecycle_through_a_real_cluster(cluster, task_runs):
     result = standard_tasks.add.enqueue(2, 3)
@@ -168,7 +208,9 @@ def test_result_lifecycle_through_a_real_cluster(cluster, task_runs):
     assert result.status == TaskResultStatus.SUCCESSFUL, cluster.log()
     assert result.return_value == 5
     assert result.errors == [] and result.attempts == 1
-    assert result.finished_at >= result.enqueued_at
+    assert result.enqueued_at <= result.started_at <= result.finished_at
+    assert result.last_attempted_at == result.started_at  # one attempt
+    assert result.task.get_backend().get_result(result.id) == result
     # The worker sent the signals, with the result's id and status.
     assert task_runs.events(result.id) == [
         (result.id, "started:RUNNING"),
@@ -185,7 +227,11 @@ def test_a_running_task_is_running(cluster, task_runs):
         return result.status == TaskResultStatus.RUNNING
 
     assert wait_for(running, FINISH_TIMEOUT)
+    assert result.enqueued_at <= result.started_at == result.last_attempted_at
+    assert result.task.get_backend().get_result(result.id) == result
+    started_at = result.started_at
     assert finished(result).return_value == 3
+    assert result.started_at == started_at <= result.finished_at
 
 
 @pytest.mark.slow
@@ -237,6 +283,32 @@ def test_a_failure_has_its_exception_class_and_traceback(one_attempt, task_runs)
     with pytest.raises(ValueError, match="failed"):
         _ = result.return_value
     assert task_runs.events(result.id)[-1] == (result.id, "finished:FAILED")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("name", "exception"),
+    [
+        ("exit_the_process", "builtins.SystemExit"),
+        ("interrupt", "builtins.KeyboardInterrupt"),
+        ("close_a_generator", "builtins.GeneratorExit"),
+    ],
+)
+def test_a_base_exception_fails_the_task_once_and_the_cluster_goes_on(
+    one_attempt, task_runs, name, exception
+):
+    cluster = one_attempt
+    result = finished(getattr(standard_tasks, name).enqueue())
+    assert result.status == TaskResultStatus.FAILED, cluster.log()
+    [error] = result.errors
+    assert error.exception_class_path == exception
+    assert f"{exception.removeprefix('builtins.')}" in error.traceback
+    assert [event for _, event in task_runs.events(result.id)] == [
+        "started:RUNNING",
+        "finished:FAILED",
+    ]
+    assert finished(standard_tasks.add.enqueue(1, 2)).return_value == 3
+    assert "after death" not in cluster.log()  # no worker died
 
 
 @pytest.mark.slow

@@ -12,10 +12,12 @@ import pickle
 import signal
 import sys
 import threading
+from multiprocessing import Value
 from types import SimpleNamespace
 
 import django_q.cluster
 import django_q.tasks
+import django_q.worker
 import pytest
 from django.conf import settings
 from django_q import core_signing
@@ -32,7 +34,11 @@ from taskqueue.workarounds.cluster import (
     UPSTREAM_STOP,
     spawn_cluster,
 )
-from taskqueue.workarounds.poison import UPSTREAM_PICKLE_LOADS, UPSTREAM_SIGNED_LOADS
+from taskqueue.workarounds.poison import (
+    UPSTREAM_PICKLE_LOADS,
+    UPSTREAM_SIGNED_LOADS,
+    UPSTREAM_TIMEOUT_HANDLER,
+)
 
 from .processes import run_manage
 
@@ -85,10 +91,13 @@ class DeadProcess:
 
 
 class ListQueue:
-    """The methods of a multiprocessing queue that Sentinel.stop uses."""
+    """The methods of a multiprocessing queue that Sentinel.stop and the worker use."""
 
     def __init__(self, items=()):
         self.items = list(items)
+
+    def get(self):
+        return self.items.pop(0)
 
     def put(self, item):
         self.items.append(item)
@@ -236,12 +245,62 @@ def test_upstream_refuses_a_task_signed_with_a_fallback_key(settings):
     assert isinstance(error, BadSignature), fixed_upstream("loads_with_fallback_keys")
 
 
-class ClusterWhoseGuardDied:
+def run_in_a_worker(func):
+    """Run one task through django-q2's worker function, here; return what it put in
+    the result queue."""
+    task = {"id": "1", "name": "n", "func": func, "args": (), "kwargs": {}, "started": None}
+    results = ListQueue()
+    django_q.worker.worker(ListQueue([task, "STOP"]), results, Value("f", -1), timeout=10)
+    return results.items
+
+
+@pytest.mark.parametrize(
+    "func", ["sys.exit", "tests.tasks.interrupt", "tests.tasks.close_a_generator"]
+)
+def test_upstream_worker_dies_of_a_task_that_raises_a_base_exception(monkeypatch, func):
+    monkeypatch.setattr(django_q.worker, "TimeoutHandler", UPSTREAM_TIMEOUT_HANDLER)
+    # The exception leaves the worker function, and its process: no result is saved,
+    # the task is delivered again every `retry` seconds, and max_attempts never ends it.
+    try:
+        run_in_a_worker(func)
+    except Exception:
+        escaped = None
+    except BaseException as exc:
+        escaped = exc
+    else:
+        escaped = None
+    assert escaped is not None, fixed_upstream("ContainedTimeoutHandler")
+
+
+@pytest.mark.parametrize(
+    ("func", "name"),
+    [
+        ("sys.exit", "SystemExit"),
+        ("tests.tasks.interrupt", "KeyboardInterrupt"),
+        ("tests.tasks.close_a_generator", "GeneratorExit"),
+    ],
+)
+def test_a_task_that_raises_a_base_exception_is_a_failed_attempt(func, name):
+    [task] = run_in_a_worker(func)
+    assert task["success"] is False
+    assert task["result"].startswith(f"the task raised {name}(")
+    assert f"\n{name}" in task["result"]  # the original, chained, in the traceback
+
     """A Cluster whose guard process exited with an error as soon as it started."""
 
     def __init__(self):
         self.sentinel = SimpleNamespace(exitcode=1, join=lambda: None)
         self.stop_event = threading.Event()
+
+    def start(self):
+        pass
+
+
+class ClusterWhoseGuardDied:
+    """A Cluster whose guard process exited with an error as soon as it started."""
+
+    def __init__(self):
+        self.sentinel = SimpleNamespace(exitcode=1, join=lambda: None)
 
     def start(self):
         pass

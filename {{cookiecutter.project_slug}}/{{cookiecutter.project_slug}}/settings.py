@@ -65,8 +65,7 @@ if email["EMAIL_HOST"]:  # an SMTP server
 SERVER_EMAIL = env.str("DJANGO_SERVER_EMAIL", default="root@localhost")
 
 INSTALLED_APPS = [
-    # The task queue on django-q2: the template's, brought up to date with `cruft update`.
-    # First, so that its qcluster command and its connection settings win.
+    # The task queue: the template's app (README.md), first so that its qcluster wins.
     "taskqueue",
     "django.contrib.admin",
     "django.contrib.auth",
@@ -79,8 +78,7 @@ INSTALLED_APPS = [
     # Django's standard tasks API, backported (django.tasks from Django 6.0 on).
     "django_tasks",
 {%- endif %}
-    # Your code: tasks.py, schedules.py, models, views.
-    "{{ cookiecutter.app_name }}",
+    "{{ cookiecutter.app_name }}",  # your app: tasks.py, schedules.py, models, views
 ]
 
 MIDDLEWARE = [

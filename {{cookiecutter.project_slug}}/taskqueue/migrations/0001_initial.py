@@ -19,4 +19,18 @@ class Migration(migrations.Migration):
                 ("checked_at", models.DateTimeField()),
             ],
         ),
+        migrations.CreateModel(
+            name="AttemptTimes",
+            fields=[
+                (
+                    "task_id",
+                    models.CharField(max_length=32, primary_key=True, serialize=False),
+                ),
+                ("started_at", models.DateTimeField()),
+                ("last_attempted_at", models.DateTimeField()),
+            ],
+            options={
+                "verbose_name_plural": "attempt times",
+            },
+        ),
     ]

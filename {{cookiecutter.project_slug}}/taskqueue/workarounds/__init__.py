@@ -1,4 +1,4 @@
-"""The django-q2 functions this app replaces, each with a function of its own.
+"""The django-q2 functions this app replaces, each with one of its own.
 
 apps.py applies them once, when Django starts. docs/django-q2.md gives, for each, the
 behaviour of django-q2 it works around, the upstream issue, the test that reproduces
@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from importlib.metadata import version
 
 import django_q.tasks
+import django_q.worker
 from django.core.checks import Warning
 from django_q.brokers import Broker
 from django_q.cluster import Sentinel
@@ -49,6 +50,7 @@ WORKAROUNDS = (
     Workaround(Sentinel, "stop", cluster.stop),
     Workaround(PickleSerializer, "loads", poison.loads_task, static=True),
     Workaround(SignedPackage, "loads", poison.loads_with_fallback_keys, static=True),
+    Workaround(django_q.worker, "TimeoutHandler", poison.ContainedTimeoutHandler),
 )
 
 

@@ -1,11 +1,14 @@
 """Make every task end: one that cannot be decoded or saved becomes a Failure.
 
-django-q2 1.11.1 leaves three kinds of "poison" task running forever, or dropped
+django-q2 1.11.1 leaves four kinds of "poison" task running forever, or dropped
 without a word: a return value that cannot be pickled never reaches the monitor, so
 the task is delivered again every `retry` seconds; arguments that no longer unpickle
 (a class renamed or removed since the enqueue) crash the pusher on every delivery; a
-result too large to save is logged and the task is acknowledged as a success. And a
-task signed with a key now in SECRET_KEY_FALLBACKS is deleted as tampered. apps.py
+task that raises SystemExit, KeyboardInterrupt or GeneratorExit (not an Exception)
+kills its worker before any result is saved, so it runs again every `retry` seconds
+whatever max_attempts says; a result too large to save is logged and the task is
+acknowledged as a success. And a task signed with a key now in SECRET_KEY_FALLBACKS is
+deleted as tampered. apps.py
 connects the receiver; docs/django-q2.md lists the replaced functions and
 docs/tasks.md what remains.
 """
@@ -13,14 +16,17 @@ docs/tasks.md what remains.
 import io
 import pickle
 
+import django_q.worker
 from django.conf import settings
 from django_q import core_signing
 from django_q.conf import Conf
+from django_q.exceptions import TimeoutException
 from django_q.signing import BadSignature, PickleSerializer, SignedPackage
 
 # django-q2's own functions, kept for the tests that reproduce their bugs.
 UPSTREAM_PICKLE_LOADS = PickleSerializer.loads
 UPSTREAM_SIGNED_LOADS = SignedPackage.loads
+UPSTREAM_TIMEOUT_HANDLER = django_q.worker.TimeoutHandler
 
 # Results larger than this, pickled, are not saved: the task fails with a message.
 MAX_RESULT_BYTES = 10 * 1024 * 1024
@@ -35,6 +41,27 @@ def undecodable_task(func, error):
         f"the task {func} could not be decoded: {error}. Was a function or class it uses "
         "renamed or removed after it was enqueued? Enqueue it again with current code."
     )
+
+
+class TaskExited(Exception):
+    """Raised in place of a BaseException that is not an Exception, from a task."""
+
+
+class ContainedTimeoutHandler(UPSTREAM_TIMEOUT_HANDLER):
+    """The worker's timeout around a task, also turning SystemExit, KeyboardInterrupt,
+    GeneratorExit and their kind into an exception the worker catches.
+
+    django-q2's worker catches Exception (and its own TimeoutException) only: any other
+    BaseException from a task ends the worker process with nothing saved. Raised as
+    TaskExited, chained to the original, it is saved as a failed attempt, counts toward
+    max_attempts, and the worker goes on.
+    """
+
+    def __exit__(self, exc_type, exc_value, traceback):
+        super().__exit__(exc_type, exc_value, traceback)
+        if exc_type is not None and not issubclass(exc_type, (Exception, TimeoutException)):
+            raise TaskExited(f"the task raised {exc_type.__name__}({exc_value})") from exc_value
+        return False
 
 
 def refuse_unsaveable_result(sender, task, **kwargs):
