@@ -11,6 +11,8 @@ import itertools
 from django.conf import settings
 from django_q.models import Success
 
+from .models import AttemptTimes
+
 # Successes saved between two prunings: up to this many more than TASK_SUCCESS_LIMIT
 # are kept for a while, and the monitor prunes with three queries per 50 tasks instead
 # of three per task (docs/tasks.md).
@@ -24,7 +26,8 @@ def prune_successes(sender, task, **kwargs):
 
 
 def prune_to_limit():
-    """Delete the successes past TASK_SUCCESS_LIMIT, oldest first; return how many.
+    """Delete the successes past TASK_SUCCESS_LIMIT, oldest first, with their attempt
+    times; return how many successes.
 
     Also a job of schedules.py, which catches up on successes saved while no cluster
     ran this receiver (tasks run with sync=True, say)."""
@@ -32,6 +35,7 @@ def prune_to_limit():
     if limit <= 0 or Success.objects.count() <= limit:
         return 0
     stale = list(Success.objects.order_by("-stopped", "-pk").values_list("pk", flat=True)[limit:])
+    AttemptTimes.objects.filter(pk__in=stale).delete()
     return Success.objects.filter(pk__in=stale).delete()[0]
 
 

@@ -10,6 +10,7 @@ from django_q.models import Failure, Success, Task
 from django_q.tasks import async_task, result
 
 from taskqueue import results
+from taskqueue.models import AttemptTimes
 
 from {{ cookiecutter.app_name }}.tasks import (
     DeliberateFailure,
@@ -59,4 +60,6 @@ def test_successes_past_the_limit_are_pruned_every_few_successes(settings, monke
     assert Success.objects.count() == 4  # not pruned yet
     ids.append(async_task(echo_test, "4", sync=True))
     assert set(Success.objects.values_list("id", flat=True)) == set(ids[-3:])
+    # Their attempt times go with them.
+    assert set(AttemptTimes.objects.values_list("task_id", flat=True)) == set(ids[-3:])
     assert Failure.objects.filter(pk=failure.pk).exists()
