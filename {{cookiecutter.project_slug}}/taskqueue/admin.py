@@ -30,7 +30,8 @@ def resubmit_task(modeladmin, request, queryset):
 
 
 # The columns, filters and search both lists share: narrow enough for a 1280 px
-# screen with the navigation sidebar and the filters open (tests/test_browser.py).
+# screen with the navigation sidebar and the filters open, with the longest names
+# and paths the template makes (tests/test_browser.py).
 TASK_COLUMNS = ("task", "finished", "time_taken", "attempts")
 
 
@@ -49,7 +50,7 @@ class TaskListMixin:
     def finished(self, obj):
         return date_format(localtime(obj.stopped), "M j, H:i:s")
 
-    @admin.display(description="Duration (s)")
+    @admin.display(description="Seconds")
     def time_taken(self, obj):
         return f"{obj.time_taken():.3f}"
 

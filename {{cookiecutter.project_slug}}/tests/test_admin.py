@@ -40,7 +40,7 @@ def test_failed_tasks_show_duration_attempts_and_error(admin_client):
         attempt_count=3,
     )
     page = changelist(admin_client, "failure")
-    for heading in ("Task", "Name", "Finished", "Duration (s)", "Attempts", "Error"):
+    for heading in ("Task", "Name", "Finished", "Seconds", "Attempts", "Error"):
         assert heading in page
     assert f"/{task.pk}/change/" in page
     assert f'class="field-name">{task.name}<' in page
@@ -57,7 +57,7 @@ def test_failed_tasks_show_duration_attempts_and_error(admin_client):
 def test_successful_tasks_show_duration_and_attempts(admin_client):
     task = make_task(success=True, result="Echo: hi")
     page = changelist(admin_client, "success")
-    for heading in ("Duration (s)", "Attempts"):
+    for heading in ("Seconds", "Attempts"):
         assert heading in page
     assert task.name in page
     assert "1.500" in page
