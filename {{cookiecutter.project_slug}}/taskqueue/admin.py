@@ -33,6 +33,8 @@ def resubmit_task(modeladmin, request, queryset):
 # screen with the navigation sidebar and the filters open, with the longest names
 # and paths the template makes (tests/test_browser.py).
 TASK_COLUMNS = ("task", "finished", "time_taken", "attempts")
+# The longest run of characters breakable() leaves unbroken.
+WRAP_AFTER = 10
 
 
 class TaskListMixin:
@@ -60,9 +62,16 @@ class TaskListMixin:
 
 
 def breakable(text):
-    """Text that may wrap after each dot or underscore: dotted paths are long words."""
-    parts = re.split(r"(?<=[._])", text)
-    return format_html_join(mark_safe("<wbr>"), "{}", ((part,) for part in parts))
+    """Text that may wrap after each dot or underscore, between the words of a CamelCase
+    name, and every WRAP_AFTER characters of a longer run: dotted paths and class names
+    are long words, and an app's name may be one."""
+    parts = re.split(r"(?<=[._])|(?<=[a-z])(?=[A-Z])", text)
+    pieces = (
+        (part[start : start + WRAP_AFTER],)
+        for part in parts
+        for start in range(0, len(part), WRAP_AFTER)
+    )
+    return format_html_join(mark_safe("<wbr>"), "{}", pieces)
 
 
 @admin.register(Failure)

@@ -155,13 +155,14 @@ class DjangoQBackend(BaseTaskBackend):
         if row is not None:
             return self._result_of_row(result_id, row)
         package, taken = broker().queued_task(result_id) or ({"func": None}, False)
+        # RUNNING once a worker began it: a cluster may hold a task it took, in memory.
         started_at, last_attempted_at = attempt_times(package.get("id")) if taken else (None, None)
         return self._result(
             result_id,
             package["func"],
             package.get("args", ()),
             package.get("kwargs", {}),
-            status=TaskResultStatus.RUNNING if taken else TaskResultStatus.READY,
+            status=TaskResultStatus.RUNNING if started_at else TaskResultStatus.READY,
             cluster=package.get("cluster"),
             enqueued_at=package.get("started"),
             started_at=started_at,

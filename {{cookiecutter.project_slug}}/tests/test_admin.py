@@ -45,12 +45,19 @@ def test_failed_tasks_show_duration_attempts_and_error(admin_client):
     assert f"/{task.pk}/change/" in page
     assert f'class="field-name">{task.name}<' in page
     assert "1.500" in page
-    # Dotted paths may wrap after each dot or underscore: the list fits a 1280 px screen.
+    # Dotted paths may wrap (after a dot, an underscore, inside CamelCase): the list fits
+    # a 1280 px screen.
     error = "{{ cookiecutter.app_name }}.tasks.DeliberateFailure: disk full"
     assert f">{breakable(error)}<" in page
-    assert "<wbr>tasks.<wbr>DeliberateFailure" in page
+    assert "<wbr>tasks.<wbr>Deliberate<wbr>Failure" in page
     assert 'class="field-attempts">3<' in page
     assert "resubmit_task" in page
+
+
+def test_long_words_may_wrap_every_ten_characters():
+    assert breakable("averyveryverylongappname.tasks") == (
+        "averyveryv<wbr>erylongapp<wbr>name.<wbr>tasks"
+    )
 
 
 @pytest.mark.django_db
