@@ -1,6 +1,7 @@
-"""Is this service healthy? What `manage.py qhealth` and the /health/ view ask.
+"""Is this service healthy? What `manage.py qhealth` and the /health/ view ask, and the
+task `manage.py qping` runs.
 
-Each function returns a one-line reason, or None when all is well.
+Each check returns a one-line reason, or None when all is well.
 """
 
 import logging
