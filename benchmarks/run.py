@@ -330,9 +330,8 @@ def main(argv=None):
             targets["postgresql"] = Target(project, processes, PostgresDatabases, POSTGRES_URL)
             servers.append("postgresql")
         for config, pattern, workers in plan(default_workers, servers):
-            if (args.only and config not in args.only) or (
-                config in ON_REQUEST and not (args.only and config in args.only)
-            ):
+            skipped = (config not in args.only) if args.only else (config in ON_REQUEST)
+            if skipped:
                 continue
             print(f"running {config} / {pattern} / {workers} workers ...", flush=True)
             target = targets["postgresql" if config == "postgresql" else "sqlite"]

@@ -25,7 +25,7 @@ WHOLE_NUMBERS = {
     "q_retry": (2, MAX_SECONDS),
     "q_queue_limit": (1, 100_000),
     # A worker is replaced after this many tasks (1: a fresh process per task, the cure
-    # for tasks that leak memory; docs/performance.md gives its cost).
+    # for tasks that leak memory; the generated docs/tasks.md gives its cost).
     "q_recycle": (1, 10**9),
     "q_max_attempts": (1, 1_000),
     "task_success_limit": (1, 10**9),

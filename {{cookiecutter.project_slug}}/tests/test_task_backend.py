@@ -302,7 +302,7 @@ def test_a_base_exception_fails_the_task_once_and_the_cluster_goes_on(
     assert result.status == TaskResultStatus.FAILED, cluster.log()
     [error] = result.errors
     assert error.exception_class_path == exception
-    assert f"{exception.removeprefix('builtins.')}" in error.traceback
+    assert exception.removeprefix("builtins.") in error.traceback
     assert [event for _, event in task_runs.events(result.id)] == [
         "started:RUNNING",
         "finished:FAILED",

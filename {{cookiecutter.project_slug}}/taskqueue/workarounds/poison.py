@@ -8,9 +8,8 @@ task that raises SystemExit, KeyboardInterrupt or GeneratorExit (not an Exceptio
 kills its worker before any result is saved, so it runs again every `retry` seconds
 whatever max_attempts says; a result too large to save is logged and the task is
 acknowledged as a success. And a task signed with a key now in SECRET_KEY_FALLBACKS is
-deleted as tampered. apps.py
-connects the receiver; docs/django-q2.md lists the replaced functions and
-docs/tasks.md what remains.
+deleted as tampered. apps.py connects the receiver; docs/django-q2.md lists what is
+replaced, and docs/tasks.md what remains.
 """
 
 import io
@@ -23,7 +22,7 @@ from django_q.conf import Conf
 from django_q.exceptions import TimeoutException
 from django_q.signing import BadSignature, PickleSerializer, SignedPackage
 
-# django-q2's own functions, kept for the tests that reproduce their bugs.
+# django-q2's own code, kept for the tests that reproduce its bugs.
 UPSTREAM_PICKLE_LOADS = PickleSerializer.loads
 UPSTREAM_SIGNED_LOADS = SignedPackage.loads
 UPSTREAM_TIMEOUT_HANDLER = django_q.worker.TimeoutHandler

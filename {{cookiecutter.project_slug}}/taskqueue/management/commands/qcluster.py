@@ -4,11 +4,12 @@ Upstream, the command returns once the cluster started and the process then wait
 the cluster's guard at exit: when the guard dies (SIGKILL, the OOM killer) it exits 0
 and leaves the workers, the monitor and the pusher running with nobody guarding them.
 Here the command waits for the guard itself; if the guard ends with an error (its own
-death, or a dead monitor or pusher: taskqueue/workarounds/cluster.py), it kills every process the
-cluster left and exits 1. A stop by SIGTERM or SIGINT still exits 0. It also raises
-the "django-q" logger to TASK_LOG_LEVEL, which only the cluster uses, syncs the
-schedules of schedules.py before the cluster starts and, with DEBUG on, restarts the
-cluster when the code changes (reloader.py; `--noreload` turns that off).
+death, or a dead monitor or pusher: taskqueue/workarounds/cluster.py), it kills every
+process the cluster left and exits 1. A stop by SIGTERM or SIGINT still exits 0. It
+also raises the "django-q" logger to TASK_LOG_LEVEL, which only the cluster uses, syncs
+the declared schedules (taskqueue/schedules.py) before the cluster starts and, with
+DEBUG on, restarts the cluster when the code changes (reloader.py; `--noreload` turns
+that off).
 """
 
 import ctypes
