@@ -31,7 +31,7 @@ SHELL_VARIABLES = ("DATABASE_URL", "REDIS_URL")
 # The files each answer does not use, removed after generation.
 UNUSED_FILES = {
     "database": {
-        "sqlite": ("docs/postgresql.md",),
+        "sqlite": ("docs/postgresql.md", "tests/test_postgresql.py"),
         "postgresql": (
             "taskqueue/sqlite.py",
             "taskqueue/brokers/sqlite.py",

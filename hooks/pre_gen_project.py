@@ -27,6 +27,8 @@ WHOLE_NUMBERS = {
     # A worker is replaced after this many tasks (1: a fresh process per task, the cure
     # for tasks that leak memory; the generated docs/tasks.md gives its cost).
     "q_recycle": (1, 10**9),
+    # KiB, as django-q2 counts it: below 10 MiB is a value meant in MB.
+    "q_max_rss": (10_240, 10**9),
     "q_max_attempts": (1, 1_000),
     "task_success_limit": (1, 10**9),
 }

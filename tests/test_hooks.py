@@ -31,6 +31,7 @@ VALID_ANSWERS = {
     "q_retry": "375",
     "task_success_limit": "250",
     "q_recycle": "100",
+    "q_max_rss": "262144",
     "q_max_attempts": "3",
 }
 
@@ -63,6 +64,7 @@ REFUSED = {
         f"q_timeout='{2**31}' (from 1 to {2**31 - 2})",
     ),
     "recycle-zero": ({"q_recycle": "0"}, "q_recycle='0' (from 1 to"),
+    "max-rss-in-megabytes": ({"q_max_rss": "512"}, "q_max_rss='512' (from 10240 to"),
     "app-taskqueue": (
         {"app_name": "taskqueue"},
         "app_name 'taskqueue' is the name of the template's",

@@ -12,7 +12,8 @@ class TaskQueueConfig(AppConfig):
     def ready(self):
         from django_q.signals import post_execute, post_execute_in_worker, pre_enqueue, pre_execute
 
-        from . import alerts, backend, checks{% if cookiecutter.database == "sqlite" %}, schedules, sqlite{% endif %}, workarounds
+        from . import alerts, backend, checks, schedules{% if cookiecutter.database == "sqlite" %}, sqlite{% endif %}, workarounds
+        from .brokers.{{ cookiecutter.broker }} import JOBS, count_attempts
         from .results import prune_successes
         from .workarounds.poison import refuse_unsaveable_result
 
@@ -31,9 +32,12 @@ class TaskQueueConfig(AppConfig):
         connection_created.connect(sqlite.configure_sqlite, dispatch_uid="configure_sqlite")
         schedules.register(*sqlite.JOBS)
 {%- endif %}
+        schedules.register(*JOBS)
         # Sent by a worker before its result goes to the monitor (workarounds/poison.py).
         post_execute_in_worker.connect(refuse_unsaveable_result, dispatch_uid="unsaveable_result")
-        # Sent by the cluster after it saved each result.
+        # Sent by the cluster after it saved each result: first the attempts of a task
+        # delivered again (brokers/orm.py), which the receivers below read.
+        post_execute.connect(count_attempts, dispatch_uid="count_attempts")
         post_execute.connect(prune_successes, dispatch_uid="prune_successes")
         # The standard tasks API (backend.py): result ids, records, saved errors.
         pre_enqueue.connect(backend.note_enqueued, dispatch_uid="note_enqueued")

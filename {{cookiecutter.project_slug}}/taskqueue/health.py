@@ -14,7 +14,7 @@ from django_q.conf import Conf
 from django_q.models import OrmQ, Task
 from django_q.status import Stat
 
-from .models import HealthCheck
+from .models import Claim, HealthCheck
 
 logger = logging.getLogger("django-q")
 
@@ -48,7 +48,8 @@ def cluster_state(now=None):
             "few seconds (is `python manage.py qcluster` running?)"
         )
     if Conf.ORM:
-        return alive, progress_problem(now or timezone.now())
+        now = now or timezone.now()
+        return alive, abandoned_tasks_problem(now, alive) or progress_problem(now)
     return alive, None
 
 
@@ -62,6 +63,31 @@ def database_problem():
     except DatabaseError as exc:
         return f"the database does not take a write: {exc}"
     return None
+
+
+def abandoned_tasks_problem(now, alive):
+    """Why tasks are held by a cluster that is no longer alive, or None.
+
+    Each claim names the pusher that took the task (brokers/orm.py), and each live
+    cluster's stats name its pusher: a task held by none of them waits for its claim to
+    expire. A task taken in the last SLACK seconds is left out, as its cluster may not
+    have reported its pusher yet.
+    """
+    taken_before = now - timedelta(seconds=SLACK)
+    held = OrmQ.objects.using(Conf.ORM).filter(
+        key=Conf.CLUSTER_NAME, lock__gt=now, lock__lt=taken_before + timedelta(seconds=Conf.RETRY)
+    )
+    pushers = {f"{stat.host}:{stat.pusher}" for stat in alive}
+    claims = Claim.objects.using(Conf.ORM).filter(pk__in=held.values("pk"))
+    abandoned = list(claims.exclude(pusher__in=pushers).values_list("pk", "pusher"))
+    if not abandoned:
+        return None
+    last_lock = held.filter(pk__in=[pk for pk, _ in abandoned]).aggregate(last=Max("lock"))["last"]
+    gone = ", ".join(sorted({pusher for _, pusher in abandoned}))
+    return (
+        f"{len(abandoned)} task(s) held by a cluster that is no longer alive (pusher {gone}): "
+        f"they run again once their claims expire, within {seconds(last_lock - now)} s"
+    )
 
 
 def progress_problem(now):

@@ -23,3 +23,16 @@ class AttemptTimes(models.Model):
 
     def __str__(self):
         return f"attempts of {self.task_id}"
+
+
+class Claim(models.Model):
+    """How many times clusters took a queued task, and which cluster's pusher took it
+    last (ORM broker): each delivery is an attempt, however its worker ended
+    (claims.py). A row outlives its task until the hourly pruning job."""
+
+    queue_id = models.BigIntegerField(primary_key=True)
+    deliveries = models.PositiveIntegerField()
+    pusher = models.CharField(max_length=300)
+
+    def __str__(self):
+        return f"queued task {self.queue_id}: {self.deliveries} deliveries"

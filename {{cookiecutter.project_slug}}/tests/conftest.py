@@ -1,4 +1,5 @@
 import logging
+import os
 import sys
 import types
 {%- if cookiecutter.database == "postgresql" %}
@@ -162,3 +163,25 @@ def gone_module(monkeypatch):
     module.Gone, module.gone_function = Gone, gone_function
     monkeypatch.setitem(sys.modules, module.__name__, module)
     return module
+
+
+def missing(reason):
+    """Skip a test this machine lacks a tool or a privilege for; with REQUIRE_SERVICES=1
+    (the template's CI, which installs them) that is a failure instead."""
+    if os.environ.get("REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{reason}; REQUIRE_SERVICES=1 requires it")
+    pytest.skip(reason)
+
+
+def enqueue_elsewhere(env, func, *calls):
+    """Enqueue func(*args) for each args tuple of calls, from a manage.py process whose
+    environment (env) points at another database than the test's."""
+    code = f"from django_q.tasks import async_task\nfor args in {list(calls)!r}:\n"
+    code += f"    async_task({func!r}, *args)"
+    completed = processes.run_manage("shell", "-c", code, env=env)
+    assert completed.returncode == 0, completed.stderr
+
+
+def lines(path):
+    """The lines tests.tasks.append_line() wrote, or [] before the first."""
+    return path.read_text().splitlines() if path.exists() else []

@@ -4,7 +4,9 @@ The table is created by the `task_runs` fixture, which reads it with TaskRuns; a
 per call makes a duplicate or a lost task visible, whatever django-q2 reports.
 """
 
+import hashlib
 import os
+import signal
 import sys
 import threading
 import time
@@ -47,6 +49,40 @@ def sleep_and_record(key, seconds):
     record(key, "start")
     time.sleep(seconds)
     record(key, "finish")
+    return key
+
+
+def die_and_record(key):
+    """Record the run, then die as a worker does under the OOM killer: SIGKILL."""
+    record(key, "run")
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def stick_in_c_and_record(key):
+    """Record the start, then run C code for minutes: the timeout's signal waits for it."""
+    record(key, "start")
+    hashlib.pbkdf2_hmac("sha256", b"password", b"salt", 2**31 - 1)
+
+
+# What leak_and_record_pid() keeps: memory a worker never gives back.
+LEAKED = []
+
+
+def leak_and_record_pid(key, megabytes):
+    """Keep `megabytes` more of memory for good, and record the worker's process id."""
+    LEAKED.append(b"x" * (megabytes * 1024 * 1024))
+    record(key, str(os.getpid()))
+
+
+def append_line(path, key, seconds=0):
+    """Append key to a file after `seconds`: a record of the run that needs no database
+    (a line "<key> start" first, when it sleeps)."""
+    if seconds:
+        with open(path, "a") as file:
+            file.write(f"{key} start\n")
+        time.sleep(seconds)
+    with open(path, "a") as file:
+        file.write(f"{key}\n")
     return key
 
 

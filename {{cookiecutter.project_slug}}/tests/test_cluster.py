@@ -134,6 +134,24 @@ def test_recycle_1_runs_each_task_in_a_fresh_worker(live_env, start_cluster, tas
 
 
 @pytest.mark.slow
+def test_a_worker_past_max_rss_is_replaced_and_its_tasks_all_run(
+    live_env, start_cluster, task_runs
+):
+    # Each task keeps 40 MiB for good; a worker past 160 MiB is replaced once its task
+    # ends, so one worker cannot run all six, and no task is lost or run twice.
+    cluster = start_cluster(
+        DJANGO_Q_WORKERS="1", DJANGO_Q_QUEUE_LIMIT="1", DJANGO_Q_MAX_RSS=str(160 * 1024)
+    )
+    keys = [f"leak-{n}" for n in range(6)]
+    for key in keys:
+        async_task("tests.tasks.leak_and_record_pid", key, 40)
+    assert wait_for(lambda: task_runs.count() == len(keys), timeout=60), cluster.log()[-3000:]
+    assert sorted(key for key, _ in task_runs.events()) == keys
+    assert len({pid for _, pid in task_runs.events()}) >= 2, cluster.log()[-3000:]
+    assert "recycled worker" in cluster.log()
+
+
+@pytest.mark.slow
 def test_the_cluster_logs_each_task(live_env, start_cluster):
     cluster = start_cluster()
     async_task("math.floor", 1.5)

@@ -5,8 +5,10 @@ happens). docs/broker-orm.md describes the guarantees they check.
 """
 
 import os
+import queue as queue_module
 import signal
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from django.conf import settings
@@ -20,8 +22,11 @@ from django_q.status import Stat
 from django_q.tasks import async_task
 
 from taskqueue.backend import TaskResultStatus
+from taskqueue.brokers.orm import prune_claims
 from taskqueue.checks import safe_retry
-from taskqueue.health import SLACK, progress_problem
+from taskqueue.health import SLACK, abandoned_tasks_problem, progress_problem
+from taskqueue.models import Claim
+from taskqueue.workarounds.cluster import return_tasks_not_started
 
 from {{ cookiecutter.app_name }}.tasks import DeliberateFailure, fail_on_purpose
 
@@ -211,3 +216,117 @@ def test_a_standard_task_that_failed_and_will_be_retried_is_ready(monkeypatch, s
     assert result.status == TaskResultStatus.READY  # delivered again after `retry`
     assert result.errors[0].exception_class is DeliberateFailure
     assert result.attempts == 1
+
+
+@pytest.mark.slow
+def test_workers_that_die_use_their_attempts_and_the_last_ends_as_a_failure(
+    live_env, start_cluster, task_runs, queued_tasks
+):
+    # A SIGKILLed worker (the OOM killer, a segfault) and one stuck in C code past its
+    # timeout, which the guard kills: neither saves a result, and each death is an
+    # attempt. Timings compressed below check E002's bound: retry covers the kill of a
+    # worker stuck past timeout + the guard's 3 s margin.
+    max_attempts = 2
+    cluster = start_cluster(
+        DJANGO_Q_TIMEOUT="1",
+        DJANGO_Q_RETRY="6",
+        DJANGO_Q_MAX_ATTEMPTS=str(max_attempts),
+        DJANGO_Q_WORKERS="2",
+        skip_checks=True,
+    )
+    killed = async_task("tests.tasks.die_and_record", "killed")
+    stuck = async_task("tests.tasks.stick_in_c_and_record", "stuck")
+
+    def both_ended():
+        return Failure.objects.filter(id__in=[killed, stuck]).count() == 2 and queued_tasks() == 0
+
+    assert wait_for(both_ended, timeout=45), cluster.log()[-3000:]
+    assert task_runs.count("killed", "run") == max_attempts
+    assert task_runs.count("stuck", "start") == max_attempts
+    for failure in Failure.objects.filter(id__in=[killed, stuck]):
+        assert failure.attempt_count == max_attempts
+        assert f"attempt {max_attempts} of {max_attempts} ended without a result" in failure.result
+    assert cluster.popen.poll() is None  # the cluster went on
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_claim_of_a_task_is_a_delivery_and_one_past_max_attempts_ends_it(monkeypatch):
+    monkeypatch.setattr(Conf, "MAX_ATTEMPTS", 2)
+    monkeypatch.setattr(Conf, "RETRY", 60)
+    broker = get_broker()
+    task_id = async_task("tests.tasks.record_run", "claimed")
+    queue = OrmQ.objects.filter(key=Conf.CLUSTER_NAME)
+
+    def claim_again():  # as if the worker that had it died and its claim expired
+        queue.update(lock=timezone.now() - timedelta(seconds=1))
+        return broker.dequeue()
+
+    [(ack_id, first)] = claim_again()
+    assert "attempt" not in SignedPackage.loads(first)
+    assert Claim.objects.get(pk=ack_id).deliveries == 1
+    [(_, second)] = claim_again()
+    assert SignedPackage.loads(second)["attempt"] == 2
+    assert SignedPackage.loads(second)["ack_failure"] is True  # the last attempt
+    assert claim_again() is None  # a third delivery: out of attempts, ended instead
+    failure = Failure.objects.get(id=task_id)
+    assert failure.attempt_count == 2
+    assert "attempt 2 of 2 ended without a result" in failure.result
+    assert not queue.exists()
+    assert prune_claims() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_task_returned_before_it_started_gives_its_delivery_back():
+    broker = get_broker()
+    async_task("tests.tasks.record_run", "returned")
+    [(ack_id, payload)] = broker.dequeue()
+    task_queue = queue_module.Queue()
+    task_queue.put({**SignedPackage.loads(payload), "ack_id": ack_id})
+    assert return_tasks_not_started(task_queue, broker) == 1
+    assert Claim.objects.get(pk=ack_id).deliveries == 0
+
+
+def held_by(pusher, taken_ago):
+    row = queued(lock=timezone.now() + timedelta(seconds=Conf.RETRY - taken_ago))
+    Claim.objects.create(queue_id=row.pk, deliveries=1, pusher=pusher)
+
+
+@pytest.mark.django_db
+def test_tasks_held_by_a_pusher_no_live_cluster_has_are_reported():
+    live = SimpleNamespace(host="web-1", pusher=101)
+    held_by("web-1:101", taken_ago=SLACK + 5)
+    assert abandoned_tasks_problem(timezone.now(), [live]) is None
+    held_by("web-2:202", taken_ago=SLACK + 5)
+    problem = abandoned_tasks_problem(timezone.now(), [live])
+    assert problem.startswith("1 task(s) held by a cluster that is no longer alive")
+    assert "(pusher web-2:202)" in problem
+
+
+@pytest.mark.django_db
+def test_a_task_just_taken_is_not_reported_before_its_cluster_could_report_its_pusher():
+    held_by("web-3:303", taken_ago=1)
+    assert abandoned_tasks_problem(timezone.now(), []) is None
+
+
+@pytest.mark.slow
+def test_qhealth_reports_the_tasks_of_a_dead_cluster_while_another_saves_results(
+    live_env, start_cluster, task_runs
+):
+    # A long retry keeps the dead cluster's task locked through the test.
+    timing = {"DJANGO_Q_TIMEOUT": "5", "DJANGO_Q_RETRY": "60", "skip_checks": True}
+    dead = start_cluster(**timing)
+    async_task("tests.tasks.sleep_and_record", "held", 60)
+    assert wait_for(lambda: task_runs.count("held", "start"), 20), dead.log()
+    os.killpg(dead.pid, signal.SIGKILL)
+    dead.popen.wait(timeout=10)
+
+    live = start_cluster(**timing)
+    wait_until_running(live)
+    async_task("tests.tasks.record_run", "after")
+    assert wait_for(lambda: Task.objects.filter(success=True).exists(), 20), live.log()
+
+    def reported():
+        health = run_manage("qhealth", env=live_env)
+        return health.returncode != 0 and "no longer alive" in health.stderr + health.stdout
+
+    assert wait_for(reported, timeout=30, interval=1), live.log()[-3000:]

@@ -20,6 +20,7 @@ def test_q_cluster_carries_the_answers():
     assert q_cluster["queue_limit"] == {{ cookiecutter.q_queue_limit }}
     assert settings.TASK_SUCCESS_LIMIT == {{ cookiecutter.task_success_limit }}
     assert q_cluster["recycle"] == {{ cookiecutter.q_recycle }}
+    assert q_cluster["max_rss"] == {{ cookiecutter.q_max_rss }}
 
 
 def test_successes_are_pruned_by_the_project_not_by_django_q2():

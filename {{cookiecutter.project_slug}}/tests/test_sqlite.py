@@ -1,9 +1,17 @@
-"""SQLite for a web server and a task cluster: the connection settings and their checks.
+"""SQLite for a web server and a task cluster: the connection settings and their checks,
+and a disk that fills up under a running cluster.
 
-docs/sqlite.md says why each one is there.
+docs/sqlite.md says why each setting is there. The full-disk test mounts a small tmpfs:
+it needs root, and is skipped without it, unless REQUIRE_SERVICES=1.
 """
 
+import os
+import shutil
 import sqlite3
+import subprocess
+import tempfile
+import time
+from pathlib import Path
 
 import pytest
 from django.core.checks import run_checks
@@ -17,7 +25,8 @@ from taskqueue.sqlite import (
     wal_warnings,
 )
 
-from .processes import run_manage
+from .conftest import enqueue_elsewhere, lines, missing
+from .processes import COMMAND_TIMEOUT, run_manage, wait_for, wait_until_running
 
 BUSY_TIMEOUT_MS = 20_000
 SYNCHRONOUS_NORMAL = 1
@@ -115,3 +124,73 @@ def test_sqlite_without_wal_is_a_warning(sqlite_file_without_wal):
 def test_wal_check_passes_on_the_live_database():
     assert wal_warnings([connection]) == []
     assert WAL_WARNING not in check_ids(databases=["default"])
+
+
+@pytest.fixture
+def small_disk():
+    """A directory on a tmpfs of 4 MiB, mounted for the test and unmounted after it."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        missing("a small disk needs root, to mount a tmpfs")
+    directory = Path(tempfile.mkdtemp(prefix="small-disk-"))
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", directory],
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT,
+    )
+    try:
+        if mounted.returncode != 0:
+            missing(f"cannot mount a tmpfs: {mounted.stderr.strip()}")
+        yield directory
+    finally:
+        subprocess.run(
+            ["umount", "--lazy", directory], capture_output=True, timeout=COMMAND_TIMEOUT
+        )
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def fill(directory):
+    """Write a file in directory until its disk is full; return the file's path."""
+    path = directory / "filler"
+    with open(path, "wb", buffering=0) as file:
+        try:
+            while True:
+                file.write(b"x" * 4096)
+        except OSError:
+            pass
+    return path
+
+
+def successes(database_path):
+    with sqlite3.connect(database_path) as connection:
+        return connection.execute("SELECT count(*) FROM django_q_task WHERE success").fetchone()[0]
+
+
+@pytest.mark.slow
+def test_a_full_disk_under_a_running_cluster_loses_nothing_and_runs_nothing_twice(
+    small_disk, start_cluster, tmp_path
+):
+    database_path = small_disk / "db.sqlite3"
+    env = {"DJANGO_SQLITE_PATH": str(database_path)}
+    migrated = run_manage("migrate", "--noinput", env=env)
+    assert migrated.returncode == 0, migrated.stderr
+    runs = tmp_path / "runs.txt"
+    cluster = start_cluster(**env)
+    wait_until_running(cluster)
+    keys = ["across-0", "across-1"]  # one per worker, running when the disk fills up
+    enqueue_elsewhere(env, "tests.tasks.append_line", *[(str(runs), key, 2) for key in keys])
+    assert wait_for(lambda: len(lines(runs)) == 2, timeout=20), cluster.log()[-3000:]
+
+    filler = fill(small_disk)
+    assert wait_for(lambda: set(keys) <= set(lines(runs)), timeout=20)  # results wait
+    assert wait_for(lambda: "database or disk is full" in cluster.log(), timeout=20)
+    time.sleep(2)
+    filler.unlink()
+    enqueue_elsewhere(env, "tests.tasks.append_line", (str(runs), "after"))
+
+    assert wait_for(lambda: successes(database_path) == 3, timeout=60), cluster.log()[-3000:]
+    assert cluster.popen.poll() is None, cluster.log()[-3000:]
+    assert sorted(lines(runs)) == sorted([*keys, *[f"{key} start" for key in keys], "after"])
+    log = cluster.log()
+    assert log.count("monitor cannot reach") == 1  # once per outage, not per poll
+    assert "again, after" in log

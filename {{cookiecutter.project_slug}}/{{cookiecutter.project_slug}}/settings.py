@@ -177,10 +177,8 @@ Q_CLUSTER = {
     "name": "{{ cookiecutter.project_slug }}",
 {%- if cookiecutter.broker == "orm" %}
     "orm": "default",
-{%- if cookiecutter.database == "sqlite" %}
-    # The ORM broker with one statement to claim tasks and one to ack each.
-    "broker_class": "taskqueue.brokers.sqlite.SqliteBroker",
-{%- endif %}
+    # The ORM broker that counts each delivery of a task as an attempt (docs/broker-orm.md).
+    "broker_class": "{{ 'taskqueue.brokers.sqlite.SqliteBroker' if cookiecutter.database == 'sqlite' else 'taskqueue.brokers.orm.OrmBroker' }}",
 {%- else %}
     "redis": env.str("REDIS_URL", default="redis://127.0.0.1:6379/0"),
 {%- endif %}
@@ -191,6 +189,8 @@ Q_CLUSTER = {
     # TASK_SUCCESS_LIMIT prunes successes instead (taskqueue/results.py).
     "save_limit": 0,
     "recycle": env.int("DJANGO_Q_RECYCLE", default={{ cookiecutter.q_recycle }}),
+    # KiB: a worker past it is replaced once its task ends (docs/operations.md).
+    "max_rss": env.int("DJANGO_Q_MAX_RSS", default={{ cookiecutter.q_max_rss }}),
 {%- if cookiecutter.broker == "orm" %}
     # Keep a failed task in the queue, so it is retried up to max_attempts.
     "ack_failures": False,

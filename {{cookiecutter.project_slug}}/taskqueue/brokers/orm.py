@@ -1,8 +1,168 @@
-"""What the standard tasks API (taskqueue/backend.py) asks the ORM broker."""
+"""The ORM broker: the broker class that counts each delivery of a task, and what the
+standard tasks API (taskqueue/backend.py) asks of it.
 
+django-q2 counts an attempt when the cluster's monitor saves a failed result. A worker
+that dies first (SIGKILL, the OOM killer, a segfault, a task stuck in C code past its
+timeout, which the guard kills) saves nothing: the claim expires, the task runs again,
+and max_attempts never ends it. OrmBroker counts each claim of a task in the
+transaction that claims it (the Claim table). A task delivered again carries its
+attempt number, and one delivered more than max_attempts times does not run: the
+pusher saves it as a Failure saying that its last worker died, and acknowledges it.
+docs/broker-orm.md gives the guarantees.
+"""
+
+import os
+import socket
+from time import sleep
+
+from django.db import connections, models, transaction
 from django.utils import timezone
-from django_q.conf import Conf
-from django_q.models import OrmQ
+from django_q import monitor
+from django_q.brokers.orm import ORM
+from django_q.conf import Conf, logger
+from django_q.models import OrmQ, Task
+from django_q.signals import post_execute
+from django_q.signing import BadSignature, SignedPackage
+from django_q.utils import get_func_repr
+
+from ..models import Claim
+from ..schedules import Job
+
+CLAIMS = f'"{Claim._meta.db_table}"'
+# One more delivery of each task claimed, and the pusher that claimed it.
+COUNT_DELIVERIES = (
+    f'INSERT INTO {CLAIMS} ("queue_id", "deliveries", "pusher") VALUES %s '
+    f'ON CONFLICT ("queue_id") DO UPDATE SET "deliveries" = {CLAIMS}."deliveries" + 1, '
+    '"pusher" = EXCLUDED."pusher"'
+)
+RETURNING = ' RETURNING "queue_id", "deliveries"'
+
+# The broker's own recurring job (apps.py registers it).
+JOBS = [Job("prune the claims of finished tasks", f"{__name__}.prune_claims", cron="30 * * * *")]
+
+DIED = (
+    "attempt {attempt} of {attempts} ended without a result: the worker running it died "
+    "(killed by a signal or the OOM killer, crashed, stopped, or stuck past its timeout "
+    "in code the timeout cannot interrupt), or its cluster was killed. The cluster's log "
+    "says which."
+)
+
+
+class OrmBroker(ORM):
+    """django-q2's ORM broker, counting each delivery of a task as it claims it."""
+
+    def database(self):
+        """The broker's connection, once upstream's get_connection() has closed an old one
+        (past CONN_MAX_AGE, or broken) outside a transaction."""
+        self.get_connection()
+        return connections[Conf.ORM]
+
+    def dequeue(self):
+        connection = self.database()
+        with transaction.atomic(using=Conf.ORM):
+            tasks = self.claim(connection)
+            deliveries = count_deliveries(connection, [ack_id for ack_id, _ in tasks])
+        if not tasks:
+            sleep(Conf.POLL)  # an empty queue: spare the CPU, as upstream does
+            return None
+        return deliver(tasks, deliveries, self) or None
+
+    def claim(self, connection):
+        """Upstream's claim: up to `bulk` tasks read, then each locked by an UPDATE that
+        finds it still unlocked (another cluster may have been faster)."""
+        queue = OrmQ.objects.using(Conf.ORM)
+        claimed = []
+        for task in queue.filter(key=self.list_key, lock__lt=timezone.now())[: Conf.BULK]:
+            if queue.filter(id=task.id, lock=task.lock).update(lock=self.timeout(task)):
+                claimed.append((task.pk, task.payload))
+        return claimed
+
+
+def pusher_id():
+    """Who claims: the host and process id of this cluster's pusher (its Stat has both)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def count_deliveries(connection, ack_ids):
+    """Count one more delivery of each queued task of ack_ids; return {ack_id: deliveries}."""
+    if not ack_ids:
+        return {}
+    pusher = pusher_id()
+    sql = COUNT_DELIVERIES % ", ".join(["(%s, 1, %s)"] * len(ack_ids))
+    params = [value for ack_id in ack_ids for value in (ack_id, pusher)]
+    with connection.cursor() as cursor:
+        if connection.features.can_return_rows_from_bulk_insert:
+            cursor.execute(sql + RETURNING, params)
+            return dict(cursor.fetchall())
+        cursor.execute(sql, params)
+    claims = Claim.objects.using(connection.alias).filter(pk__in=ack_ids)
+    return dict(claims.values_list("queue_id", "deliveries"))
+
+
+def deliver(tasks, deliveries, broker):
+    """The claimed tasks, for the pusher: a task delivered again carries its attempt
+    number, and one that had all its attempts is ended here (end_out_of_attempts)."""
+    delivered = []
+    for ack_id, payload in tasks:
+        attempt = deliveries.get(ack_id, 1)
+        if attempt == 1:
+            delivered.append((ack_id, payload))
+            continue
+        try:
+            package = SignedPackage.loads(payload)
+        except (TypeError, BadSignature):
+            delivered.append((ack_id, payload))  # the pusher drops it, as upstream does
+            continue
+        if Conf.MAX_ATTEMPTS and attempt > Conf.MAX_ATTEMPTS:
+            end_out_of_attempts(package, ack_id, attempt - 1, broker)
+            continue
+        package["attempt"] = attempt
+        if Conf.MAX_ATTEMPTS and attempt >= Conf.MAX_ATTEMPTS:
+            package["ack_failure"] = True  # its last attempt, whatever its result
+        delivered.append((ack_id, SignedPackage.dumps(package)))
+    return delivered
+
+
+def end_out_of_attempts(package, ack_id, attempts, broker):
+    """Save a task whose last attempt ended with its worker as a Failure, acknowledge it,
+    and send post_execute, as the cluster's monitor does for a result."""
+    now = timezone.now()
+    task = {
+        **package,
+        "cluster": Conf.CLUSTER_NAME,
+        "started": package.get("started") or now,
+        "stopped": now,
+        "success": False,
+        "result": DIED.format(attempt=attempts, attempts=Conf.MAX_ATTEMPTS),
+        "attempt": attempts,
+    }
+    # Should the pusher die in between, the task is delivered again and ended again.
+    monitor.save_task(task, broker)
+    Task.objects.filter(pk=task["id"]).update(attempt_count=attempts)
+    broker.acknowledge(ack_id)
+    post_execute.send(sender="django_q", task=task)
+    logger.error("Failed '%s' (%s) - %s", get_func_repr(task["func"]), task["name"], task["result"])
+
+
+def count_attempts(sender, task, **kwargs):
+    """Receiver of post_execute: a task delivered again made as many attempts as it had
+    deliveries, although its earlier workers may have died without saving a failure."""
+    attempt = task.get("attempt", 1)
+    if attempt > 1:
+        Task.objects.filter(pk=task["id"], attempt_count__lt=attempt).update(attempt_count=attempt)
+
+
+def forget_deliveries(ack_ids):
+    """Count one delivery less of tasks returned to the queue before they started."""
+    Claim.objects.using(Conf.ORM).filter(pk__in=ack_ids, deliveries__gt=0).update(
+        deliveries=models.F("deliveries") - 1
+    )
+
+
+def prune_claims():
+    """Delete the claims of tasks no longer queued; return how many."""
+    queued = OrmQ.objects.using(Conf.ORM).values("pk")
+    return Claim.objects.using(Conf.ORM).exclude(pk__in=queued).delete()[0]
 
 
 def queued_task(result_id):

@@ -13,6 +13,9 @@ from django_q.brokers import get_broker
 from django_q.conf import Conf
 from django_q.signing import SignedPackage
 
+# The broker's own recurring jobs (apps.py registers them): none.
+JOBS = []
+
 WAITING_KEY = "django_q:{cluster}:waiting:{result_id}"
 RUNNING_KEY = "django_q:{cluster}:running:{result_id}"
 WAITING_SECONDS = 7 * 24 * 3600
@@ -52,6 +55,10 @@ def forget(result_id):
 def will_be_retried(attempt_count):
     """A failed task is not delivered again by the Redis broker."""
     return False
+
+
+def count_attempts(sender, task, **kwargs):
+    """Nothing to count: Redis delivers a task once."""
 
 
 @cache

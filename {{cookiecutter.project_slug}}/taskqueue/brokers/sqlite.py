@@ -7,18 +7,18 @@ machinery: half the CPU of an enqueue), one UPDATE ... RETURNING (SQLite 3.35+) 
 up to `bulk` tasks, oldest first, and a plain DELETE acknowledges one. A single UPDATE
 takes SQLite's write lock before it reads, so two clusters on one database never claim
 the same task: each row it returns is locked for `retry` seconds, as upstream locks
-it. Below SQLite 3.35 the claim is upstream's. Q_CLUSTER "broker_class" selects it;
-docs/performance.md measures it.
+it. Below SQLite 3.35 the claim is upstream's. Like OrmBroker, it counts each delivery
+in the claim's transaction. Q_CLUSTER "broker_class" selects it; docs/performance.md
+measures it.
 """
 
 import sqlite3
-from time import sleep
 
-from django.db import connections
 from django.utils import timezone
-from django_q.brokers.orm import ORM
 from django_q.conf import Conf
 from django_q.models import OrmQ
+
+from .orm import OrmBroker
 
 # RETURNING came with SQLite 3.35.0 (2021-03-12).
 HAS_RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
@@ -34,14 +34,8 @@ CLAIM = (
 ACKNOWLEDGE = f'DELETE FROM {TABLE} WHERE "id" = %s'
 
 
-class SqliteBroker(ORM):
+class SqliteBroker(OrmBroker):
     returning = HAS_RETURNING
-
-    def database(self):
-        """The broker's connection, once upstream's get_connection() has closed an old one
-        (past CONN_MAX_AGE, or broken) outside a transaction."""
-        self.get_connection()
-        return connections[Conf.ORM]
 
     def enqueue(self, task):
         connection = self.database()
@@ -50,10 +44,9 @@ class SqliteBroker(ORM):
             cursor.execute(ENQUEUE, [self.list_key, task, now])
             return cursor.lastrowid
 
-    def dequeue(self):
+    def claim(self, connection):
         if not self.returning:
-            return super().dequeue()
-        connection = self.database()
+            return super().claim(connection)
         params = [
             connection.ops.adapt_datetimefield_value(self.timeout(None)),
             self.list_key,
@@ -62,11 +55,7 @@ class SqliteBroker(ORM):
         ]
         with connection.cursor() as cursor:
             cursor.execute(CLAIM, params)
-            tasks = sorted(cursor.fetchall())
-        if tasks:
-            return tasks
-        sleep(Conf.POLL)  # an empty queue: spare the CPU, as upstream does
-        return None
+            return sorted(cursor.fetchall())
 
     def delete(self, task_id):
         with self.database().cursor() as cursor:

@@ -9,14 +9,17 @@ go. Check taskqueue.W005 warns when the installed django-q2 is not one of TESTED
 from dataclasses import dataclass
 from importlib.metadata import version
 
+import django_q.cluster
+import django_q.monitor
 import django_q.tasks
 import django_q.worker
 from django.core.checks import Warning
 from django_q.brokers import Broker
 from django_q.cluster import Sentinel
 from django_q.signing import PickleSerializer, SignedPackage
+from django_q.status import Stat
 
-from . import brokers, cluster, poison
+from . import brokers, cluster, outages, poison
 
 # The django-q2 releases the workarounds were written for and tested with.
 TESTED_WITH = ("1.11.1",)
@@ -51,6 +54,10 @@ WORKAROUNDS = (
     Workaround(PickleSerializer, "loads", poison.loads_task, static=True),
     Workaround(SignedPackage, "loads", poison.loads_with_fallback_keys, static=True),
     Workaround(django_q.worker, "TimeoutHandler", poison.ContainedTimeoutHandler),
+    Workaround(django_q.cluster, "pusher", outages.pusher),
+    Workaround(django_q.cluster, "monitor", outages.monitor),
+    Workaround(django_q.monitor, "save_task", outages.save_task),
+    Workaround(Stat, "save", outages.save_stat),
 )
 
 

@@ -125,7 +125,10 @@ def return_tasks_not_started(task_queue, broker):
         ack_id = task.pop("ack_id", None)
         task.pop("cluster", None)
         if Conf.ORM:
+            from ..brokers.orm import forget_deliveries
+
             OrmQ.objects.using(Conf.ORM).filter(pk=ack_id).update(lock=timezone.now())
+            forget_deliveries([ack_id])
         else:
             broker.enqueue(SignedPackage.dumps(task))
         returned += 1
