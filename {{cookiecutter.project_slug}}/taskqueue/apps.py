@@ -13,7 +13,7 @@ class TaskQueueConfig(AppConfig):
         from django_q.signals import post_execute, post_execute_in_worker, pre_enqueue, pre_execute
 
         from . import alerts, backend, checks, schedules{% if cookiecutter.database == "sqlite" %}, sqlite{% endif %}, workarounds
-        from .brokers.{{ cookiecutter.broker }} import JOBS, count_attempts
+        from .brokers.{{ cookiecutter.broker }} import DEPLOY_CHECKS, JOBS, count_attempts
         from .results import prune_successes
         from .workarounds.poison import refuse_unsaveable_result
 
@@ -24,6 +24,8 @@ class TaskQueueConfig(AppConfig):
         register(checks.check_sync_off_in_production)
         register(checks.check_failure_policy)
         register(workarounds.check_tested_version)
+        for check in DEPLOY_CHECKS:
+            register(check, deploy=True)
 {%- if cookiecutter.database == "sqlite" %}
         register(sqlite.check_immediate_mode)
         register(sqlite.check_wal, Tags.database)

@@ -10,6 +10,7 @@ imports nothing but the standard library.
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -137,6 +138,13 @@ def stop_process_group(process, timeout=STOP_TIMEOUT):
     except ProcessLookupError:
         pass
     popen.wait(timeout=timeout)
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on, for a server a test starts."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def wait_for(condition, timeout, interval=0.1):

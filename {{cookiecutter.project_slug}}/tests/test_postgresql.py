@@ -7,7 +7,6 @@ binaries; it is skipped without them, unless REQUIRE_SERVICES=1.
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -17,7 +16,7 @@ import psycopg
 import pytest
 
 from .conftest import enqueue_elsewhere, lines, missing
-from .processes import COMMAND_TIMEOUT, run_manage, wait_for, wait_until_running
+from .processes import COMMAND_TIMEOUT, free_port, run_manage, wait_for, wait_until_running
 
 # Long enough for a task's result to reach the monitor while the server is down.
 DOWNTIME = 4
@@ -28,12 +27,6 @@ def postgres_binaries():
         if (path / "initdb").exists() and (path / "pg_ctl").exists():
             return path
     return None
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class PrivateServer:

@@ -1,10 +1,17 @@
 """The Redis broker: the queue lives in Redis, which has no delivery receipts.
 
-The cluster test starts a real qcluster (and stops it, whatever happens).
-docs/broker-redis.md describes what that changes.
+The cluster test starts a real qcluster (and stops it, whatever happens); the restart
+tests start Redis servers of their own (Debian's redis-server; skipped without it,
+unless REQUIRE_SERVICES=1). docs/broker-redis.md describes what that changes.
 """
 
+import os
+import shutil
+import signal
+import time
+
 import pytest
+import redis
 from django.conf import settings
 from django.urls import NoReverseMatch, reverse
 from django_q.brokers import get_broker
@@ -13,7 +20,18 @@ from django_q.tasks import async_task
 
 from taskqueue.workarounds.brokers import UPSTREAM_GET_BROKER
 
-from .processes import wait_for
+from .conftest import enqueue_elsewhere, missing
+from .processes import (
+    free_port,
+    run_manage,
+    start_command,
+    stop_process_group,
+    wait_for,
+    wait_until_running,
+)
+
+NOTHING_ON_DISK = ("--save", "", "--appendonly", "no")
+APPEND_ONLY = ("--save", "", "--appendonly", "yes", "--appendfsync", "everysec")
 
 
 def test_the_broker_is_redis():
@@ -60,3 +78,68 @@ def test_a_failing_task_runs_once_and_is_recorded(live_env, start_cluster, task_
     assert wait_for(lambda: queued_tasks() == 0, 5)
     assert task_runs.count("fails", "run") == 1
     assert Failure.objects.get(id=failing).attempt_count == 1
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    """Start a Redis server of the test's own: start(options, port=None) returns (its
+    process, its port); the same port and options restart it on the same files."""
+    if shutil.which("redis-server") is None:
+        missing("no redis-server (apt-get install redis-server)")
+    started = []
+
+    def start(options, port=None):
+        port = port or free_port()
+        directory = tmp_path / str(port)
+        directory.mkdir(exist_ok=True)
+        server = start_command(
+            ["redis-server", "--port", port, "--bind", "127.0.0.1", "--dir", directory, *options],
+            log_path=directory / f"redis-{len(started)}.log",
+        )
+        started.append(server)
+        wait_until_running(server, marker=b"Ready to accept connections")
+        return server, port
+
+    yield start
+    for server in started:
+        stop_process_group(server)
+
+
+def url(port):
+    return f"redis://127.0.0.1:{port}/0"
+
+
+def waiting_tasks(port):
+    client = redis.Redis.from_url(url(port))
+    try:
+        return client.llen(get_broker().list_key)
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize(
+    ("options", "kept"), [(NOTHING_ON_DISK, 0), (APPEND_ONLY, 5)], ids=["nothing", "aof"]
+)
+def test_a_redis_crash_keeps_the_waiting_tasks_only_with_an_append_only_file(
+    redis_server, options, kept
+):
+    server, port = redis_server(options)
+    enqueue_elsewhere({"REDIS_URL": url(port)}, "math.floor", *[(n,) for n in range(5)])
+    assert waiting_tasks(port) == 5
+    time.sleep(1.5)  # appendfsync everysec: what is older than a second is on disk
+    os.kill(server.pid, signal.SIGKILL)
+    server.popen.wait(timeout=10)
+    redis_server(options, port=port)
+    assert waiting_tasks(port) == kept
+
+
+@pytest.mark.parametrize(
+    ("options", "warned"), [(NOTHING_ON_DISK, True), (APPEND_ONLY, False)], ids=["nothing", "aof"]
+)
+def test_check_deploy_warns_when_redis_keeps_no_append_only_file(redis_server, options, warned):
+    _, port = redis_server(options)
+    checked = run_manage("check", "--deploy", env={"REDIS_URL": url(port)})
+    output = checked.stdout + checked.stderr
+    assert ("taskqueue.W006" in output) is warned, output
+    if warned:
+        assert "a Redis restart loses every task waiting in it" in output

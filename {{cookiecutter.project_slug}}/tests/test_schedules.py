@@ -2,14 +2,16 @@
 way twice, changed, removed."""
 
 import pydoc
+from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
-from django_q.models import Schedule
+from django.utils import timezone
+from django_q.models import Schedule, Success
 
 from taskqueue.schedules import NAME_PREFIX, Job, declared_jobs, sync_schedules
 
-from .processes import wait_for
+from .processes import wait_for, wait_until_running
 
 pytestmark = pytest.mark.django_db
 
@@ -100,3 +102,22 @@ def test_a_starting_cluster_syncs_the_schedules(live_env, start_cluster):
         return set(Schedule.objects.values_list("name", flat=True)) >= names
 
     assert wait_for(synced, timeout=30), cluster.log()
+
+
+# A schedule runs within this many seconds after it falls due: the guard asks every
+# cycle (0.5 s), and the task is then enqueued and run.
+SCHEDULE_DELAY = 3
+
+
+@pytest.mark.slow
+def test_a_schedule_runs_within_seconds_of_falling_due(live_env, start_cluster):
+    cluster = start_cluster()
+    wait_until_running(cluster)
+    due = timezone.now() + timedelta(seconds=2)
+    Schedule.objects.create(
+        name="soon", func="math.floor", args="1.5", schedule_type=Schedule.ONCE, next_run=due
+    )
+    ran = wait_for(lambda: Success.objects.filter(func="math.floor").first(), timeout=40)
+    assert ran, cluster.log()[-3000:]
+    assert ran.started >= due  # enqueued once due, never early
+    assert ran.stopped - due < timedelta(seconds=SCHEDULE_DELAY), cluster.log()[-3000:]

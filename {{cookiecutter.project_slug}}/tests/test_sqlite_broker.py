@@ -80,7 +80,7 @@ def test_an_acknowledged_task_leaves_the_queue(broker):
 
 
 @pytest.mark.skipif(not HAS_RETURNING, reason="this SQLite has no RETURNING")
-def test_each_step_is_one_statement():
+def test_each_step_is_one_statement_and_the_claim_counts_its_deliveries():
     broker = SqliteBroker(list_key=Conf.CLUSTER_NAME)
     with CaptureQueriesContext(connection) as enqueue:
         task_id = broker.enqueue("payload")
@@ -88,8 +88,10 @@ def test_each_step_is_one_statement():
         broker.dequeue()
     with CaptureQueriesContext(connection) as ack:
         broker.acknowledge(task_id)
-    statements = [query["sql"] for query in [*enqueue, *claim, *ack]]
-    assert [re.match(r"\w+", sql).group() for sql in statements] == ["INSERT", "UPDATE", "DELETE"]
+    statements = [re.match(r"\w+", query["sql"]).group() for query in [*enqueue, *claim, *ack]]
+    # The claim's transaction is a savepoint inside the test's; the INSERT counts a delivery.
+    statements = [sql for sql in statements if sql not in ("SAVEPOINT", "RELEASE")]
+    assert statements == ["INSERT", "UPDATE", "INSERT", "DELETE"]
 
 
 @pytest.mark.slow

@@ -37,8 +37,9 @@ COUNT_DELIVERIES = (
 )
 RETURNING = ' RETURNING "queue_id", "deliveries"'
 
-# The broker's own recurring job (apps.py registers it).
+# The broker's own recurring job and deployment checks (apps.py registers them).
 JOBS = [Job("prune the claims of finished tasks", f"{__name__}.prune_claims", cron="30 * * * *")]
+DEPLOY_CHECKS = []
 
 DIED = (
     "attempt {attempt} of {attempts} ended without a result: the worker running it died "

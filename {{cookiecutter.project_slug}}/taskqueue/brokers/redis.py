@@ -9,6 +9,7 @@ worker runs it. get_result() reads those keys: no scan of the queue.
 
 from functools import cache
 
+from django.core.checks import Warning
 from django_q.brokers import get_broker
 from django_q.conf import Conf
 from django_q.signing import SignedPackage
@@ -69,3 +70,42 @@ def broker():
 
 def key(template, result_id):
     return template.format(cluster=Conf.CLUSTER_NAME, result_id=result_id)
+
+
+def check_persistence(app_configs, **kwargs):
+    """`check --deploy`: taskqueue.W006 when the Redis of the queue keeps nothing on disk
+    (or only snapshots), as a restart then loses the tasks waiting in it."""
+    try:
+        appendonly, snapshots = persistence(broker().connection)
+    except Exception as exc:
+        return [
+            Warning(
+                f"cannot ask the Redis of the task queue what it keeps on disk: {exc}",
+                hint="Check by hand: docs/broker-redis.md says what it needs.",
+                id="taskqueue.W006",
+            )
+        ]
+    if appendonly:
+        return []
+    if snapshots:
+        lost = f"the tasks enqueued since its last snapshot (save {snapshots!r})"
+    else:
+        lost = "every task waiting in it (appendonly no, save '')"
+    return [
+        Warning(
+            f"the Redis of the task queue keeps no append-only file: a Redis restart loses {lost}.",
+            hint="Run Redis with appendonly yes and appendfsync everysec "
+            "(docs/broker-redis.md says what each setting still loses).",
+            id="taskqueue.W006",
+        )
+    ]
+
+
+def persistence(connection):
+    """(whether the append-only file is on, the RDB snapshot rule or '') of a Redis."""
+    appendonly = connection.config_get("appendonly").get("appendonly") == "yes"
+    return appendonly, connection.config_get("save").get("save", "")
+
+
+# The broker's checks of `check --deploy` (apps.py registers them).
+DEPLOY_CHECKS = [check_persistence]

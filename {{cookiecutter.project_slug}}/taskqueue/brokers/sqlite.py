@@ -7,8 +7,8 @@ machinery: half the CPU of an enqueue), one UPDATE ... RETURNING (SQLite 3.35+) 
 up to `bulk` tasks, oldest first, and a plain DELETE acknowledges one. A single UPDATE
 takes SQLite's write lock before it reads, so two clusters on one database never claim
 the same task: each row it returns is locked for `retry` seconds, as upstream locks
-it. Below SQLite 3.35 the claim is upstream's. Like OrmBroker, it counts each delivery
-in the claim's transaction. Q_CLUSTER "broker_class" selects it; docs/performance.md
+it. Below SQLite 3.35 the claim is upstream's. As OrmBroker does, it counts the
+deliveries with a second statement in the claim's transaction. Q_CLUSTER "broker_class" selects it; docs/performance.md
 measures it.
 """
 

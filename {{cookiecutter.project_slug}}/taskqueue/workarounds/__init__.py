@@ -51,6 +51,7 @@ WORKAROUNDS = (
     Workaround(Sentinel, "reincarnate", cluster.reincarnate),
     Workaround(Sentinel, "spawn_cluster", cluster.spawn_cluster),
     Workaround(Sentinel, "stop", cluster.stop),
+    Workaround(Sentinel, "guard", cluster.guard),
     Workaround(PickleSerializer, "loads", poison.loads_task, static=True),
     Workaround(SignedPackage, "loads", poison.loads_with_fallback_keys, static=True),
     Workaround(django_q.worker, "TimeoutHandler", poison.ContainedTimeoutHandler),
