@@ -8,8 +8,8 @@ up to `bulk` tasks, oldest first, and a plain DELETE acknowledges one. A single 
 takes SQLite's write lock before it reads, so two clusters on one database never claim
 the same task: each row it returns is locked for `retry` seconds, as upstream locks
 it. Below SQLite 3.35 the claim is upstream's. As OrmBroker does, it counts the
-deliveries with a second statement in the claim's transaction. Q_CLUSTER "broker_class" selects it; docs/performance.md
-measures it.
+deliveries with a second statement in the claim's transaction. Q_CLUSTER
+"broker_class" selects it; docs/performance.md measures it.
 """
 
 import sqlite3
