@@ -12,27 +12,45 @@ import pickle
 import signal
 import sys
 import threading
+import uuid
+from datetime import timedelta
 from multiprocessing import Value
 from types import SimpleNamespace
 
 import django_q.cluster
+import django_q.monitor
+import django_q.pusher
 import django_q.tasks
 import django_q.worker
 import pytest
 from django.conf import settings
+from django.db import OperationalError
+from django.utils import timezone
 from django_q import core_signing
 from django_q.brokers import Broker
 from django_q.conf import Conf
 from django_q.management.commands import qcluster as upstream_qcluster
+from django_q.models import Schedule, Task
 from django_q.signing import BadSignature, PickleSerializer
+from django_q.status import Stat
 
 from taskqueue.workarounds import WORKAROUNDS, installed_version
 from taskqueue.workarounds.brokers import UPSTREAM_GET_BROKER, UPSTREAM_GET_STATS
+from taskqueue.workarounds import cluster, outages
 from taskqueue.workarounds.cluster import (
+    UPSTREAM_GUARD,
     UPSTREAM_REINCARNATE,
     UPSTREAM_SPAWN_CLUSTER,
     UPSTREAM_STOP,
     spawn_cluster,
+)
+from taskqueue.workarounds.outages import (
+    UPSTREAM_MONITOR,
+    UPSTREAM_PUSHER,
+    UPSTREAM_SAVE_TASK,
+    UPSTREAM_STAT_SAVE,
+    save_stat,
+    save_task,
 )
 from taskqueue.workarounds.poison import (
     UPSTREAM_PICKLE_LOADS,
@@ -323,3 +341,201 @@ def test_check_warns_under_a_django_q2_the_workarounds_were_not_tested_with(tmp_
     assert "django-q2 99.0 is installed" in completed.stderr
     assert "pytest tests/test_workarounds.py" in completed.stderr
     # test_checks.py: with the django-q2 of the tests, no taskqueue check says a word.
+
+
+class RefusingBroker:
+    """A broker whose database is down for the first `outage` calls of dequeue."""
+
+    list_key = "refusing"
+
+    def __init__(self, outage, stop=None):
+        self.outage, self.stop, self.calls = outage, stop, 0
+
+    def dequeue(self):
+        self.calls += 1
+        if self.calls <= self.outage:
+            raise OperationalError("server closed the connection unexpectedly")
+        self.stop.set()  # the database is back: let the pusher stop after this poll
+        return None
+
+
+@pytest.fixture
+def no_pauses(monkeypatch):
+    """The pauses of an outage and of upstream's pusher, made instant."""
+    monkeypatch.setattr(outages.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(django_q.pusher, "sleep", lambda seconds: None)
+
+
+def test_upstream_pusher_stops_at_the_first_broker_error(no_pauses):
+    broker = RefusingBroker(outage=1)
+    UPSTREAM_PUSHER(ListQueue(), threading.Event(), broker)
+    # It returned after one failed poll: the cluster's guard then stops the cluster.
+    assert broker.calls == 1, fixed_upstream("pusher")
+
+
+def test_the_pusher_polls_through_an_outage_and_logs_it_twice(no_pauses, django_q_caplog):
+    stop = threading.Event()
+    broker = RefusingBroker(outage=3, stop=stop)
+    outages.pusher(ListQueue(), stop, broker)
+    assert broker.calls == 4
+    messages = [record.getMessage() for record in django_q_caplog.records]
+    assert sum("pusher cannot reach" in message for message in messages) == 1
+    assert sum("pusher reaches the database" in message for message in messages) == 1
+
+
+class RefusingAcknowledgements:
+    """A broker whose database is down for its first acknowledgement."""
+
+    list_key = "refusing"
+
+    def __init__(self):
+        self.calls = 0
+
+    def acknowledge(self, ack_id):
+        self.calls += 1
+        if self.calls == 1:
+            raise OperationalError("terminating connection due to administrator command")
+
+
+def monitor_one_result(monitor, monkeypatch):
+    """Run monitor on one successful result (saved by a stand-in), then STOP."""
+    monkeypatch.setattr(django_q.monitor, "save_task", lambda task, broker: None)
+    result = {**saved_task("acknowledged"), "ack_id": 1}
+    broker = RefusingAcknowledgements()
+    return raised(monitor, ListQueue([result, "STOP"]), broker), broker
+
+
+def test_upstream_monitor_dies_when_an_acknowledgement_fails(monkeypatch):
+    error, _ = monitor_one_result(UPSTREAM_MONITOR, monkeypatch)
+    assert isinstance(error, OperationalError), fixed_upstream("monitor")
+
+
+def test_the_monitor_acknowledges_once_the_database_answers(monkeypatch, no_pauses):
+    error, broker = monitor_one_result(outages.monitor, monkeypatch)
+    assert error is None
+    assert broker.calls == 2
+
+
+def saved_task(task_id):
+    now = timezone.now()
+    return {
+        "id": task_id,
+        "name": task_id,
+        "func": "math.floor",
+        "args": (1.5,),
+        "kwargs": {},
+        "started": now,
+        "stopped": now,
+        "result": 1,
+        "success": True,
+    }
+
+
+def refuse_first(monkeypatch, times):
+    """Task.objects.get raises OperationalError `times` times, then works."""
+    get = Task.objects.get
+    calls = []
+
+    def refusing_get(*args, **kwargs):
+        calls.append(1)
+        if len(calls) <= times:
+            raise OperationalError("database or disk is full")
+        return get(*args, **kwargs)
+
+    monkeypatch.setattr(Task.objects, "get", refusing_get)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_upstream_save_task_drops_a_result_the_database_refused(monkeypatch):
+    refuse_first(monkeypatch, times=1)
+    UPSTREAM_SAVE_TASK(saved_task("dropped"), broker=None)  # no exception: it logs and goes on
+    assert not Task.objects.filter(id="dropped").exists(), fixed_upstream("save_task")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_save_task_saves_the_result_once_the_database_answers(monkeypatch, no_pauses):
+    refuse_first(monkeypatch, times=2)
+    save_task(saved_task("kept"), broker=None)
+    assert Task.objects.get(id="kept").result == 1
+
+
+class RefusingCache:
+    def get(self, key, default=None):
+        raise OperationalError("database is locked")
+
+    set = get
+
+
+def stat_whose_cache_is_down():
+    stat = object.__new__(Stat)
+    stat.cluster_id = "down"
+    stat.broker = object.__new__(Broker)
+    stat.broker.cache = RefusingCache()
+    return stat
+
+
+def test_upstream_stat_save_logs_every_guard_cycle_of_an_outage(django_q_caplog):
+    stat = stat_whose_cache_is_down()
+    for _ in range(3):
+        UPSTREAM_STAT_SAVE(stat)
+    assert len(django_q_caplog.records) == 3, fixed_upstream("save_stat")
+
+
+def test_save_stat_logs_an_outage_once(django_q_caplog, monkeypatch):
+    monkeypatch.setattr(outages, "_guard_outage", outages.Outage("guard"))
+    stat = stat_whose_cache_is_down()
+    for _ in range(3):
+        save_stat(stat)
+    assert len(django_q_caplog.records) == 1
+
+
+class CountedEvent(threading.Event):
+    """A stop event set after `cycles` waits, which do not wait."""
+
+    def __init__(self, cycles):
+        super().__init__()
+        self.cycles = cycles
+
+    def wait(self, timeout=None):
+        self.cycles -= 1
+        return self.cycles <= 0
+
+
+def scheduler_calls(guard_function, monkeypatch, cycles):
+    """How many times guard_function calls the scheduler in `cycles` guard cycles, with a
+    schedule due all along."""
+    calls = []
+    for module in (django_q.cluster, cluster):
+        monkeypatch.setattr(module, "scheduler", lambda broker: calls.append(broker))
+        monkeypatch.setattr(module, "Stat", lambda sentinel: SimpleNamespace(save=dict))
+    alive = SimpleNamespace(is_alive=lambda: True)
+    guard = sentinel(
+        cluster_id=uuid.uuid4(),
+        broker=SimpleNamespace(list_key="guarded"),
+        start_event=threading.Event(),
+        stop_event=CountedEvent(cycles),
+        pool=[],
+        monitor=alive,
+        pusher=alive,
+        stop=lambda: None,
+    )
+    guard_function(guard)
+    return len(calls)
+
+
+@pytest.fixture
+def due_schedule(db):
+    return Schedule.objects.create(
+        name="due", func="math.floor", args="1.5", next_run=timezone.now() - timedelta(seconds=1)
+    )
+
+
+def test_upstream_guard_runs_the_scheduler_every_30_s_only(monkeypatch, due_schedule):
+    # 20 cycles are 10 s: a due schedule waits for the 60th cycle.
+    assert scheduler_calls(UPSTREAM_GUARD, monkeypatch, cycles=20) == 0, fixed_upstream("guard")
+
+
+def test_the_guard_runs_the_scheduler_in_the_cycle_a_schedule_is_due(monkeypatch, due_schedule):
+    assert scheduler_calls(cluster.guard, monkeypatch, cycles=3) == 3
+    due_schedule.delete()
+    assert scheduler_calls(cluster.guard, monkeypatch, cycles=3) == 0
