@@ -62,6 +62,13 @@ def test_systemd_units_restart_on_failure_and_stop_the_cluster_cleanly(rendered)
     assert int(cluster["TimeoutStopSec"]) > timeout + 10
     assert cluster["ExecStart"].endswith("manage.py qcluster")
     assert "gunicorn" in web["ExecStart"]
+    assert cluster["MemoryMax"] == f"{cluster_memory_mib(rendered)}M"
+
+
+def cluster_memory_mib(rendered):
+    """The cluster's memory cap: every worker at max_rss, and 512 MiB for the rest."""
+    workers, max_rss = int(rendered.context["q_workers"]), int(rendered.context["q_max_rss"])
+    return workers * max_rss // 1024 + 512
 
 
 @pytest.mark.parametrize("name", ["sqlite-orm", "postgresql-redis"])
@@ -101,6 +108,7 @@ def test_compose_runs_web_and_cluster_from_one_image(rendered):
     assert web["command"].startswith("gunicorn ")
     assert seconds(cluster["stop_grace_period"]) > int(rendered.context["q_timeout"]) + 10
     assert cluster["healthcheck"]["test"] == ["CMD", "python", "manage.py", "qhealth"]
+    assert cluster["mem_limit"] == f"{cluster_memory_mib(rendered)}m"
     assert "/health/" in " ".join(web["healthcheck"]["test"])
     if rendered.context["database"] == "sqlite":
         assert web["volumes"] == cluster["volumes"] == ["data:/data"]

@@ -175,8 +175,11 @@ def test_the_settings_point_at_the_queue_app(rendered):
     assert settings["installed_apps"][0] == "taskqueue"
     assert rendered.app in settings["installed_apps"]
     assert settings["tasks"]["default"]["BACKEND"] == "taskqueue.backend.DjangoQBackend"
-    if "broker_class" in settings:
-        assert settings["broker_class"] == "taskqueue.brokers.sqlite.SqliteBroker"
+    broker_class = {
+        ("sqlite", "orm"): "taskqueue.brokers.sqlite.SqliteBroker",
+        ("postgresql", "orm"): "taskqueue.brokers.orm.OrmBroker",
+    }.get((rendered.context["database"], rendered.context["broker"]))
+    assert settings.get("broker_class") == broker_class
     urls = (rendered.path / rendered.context["project_slug"] / "urls.py").read_text()
     assert 'include("taskqueue.urls")' in urls
 

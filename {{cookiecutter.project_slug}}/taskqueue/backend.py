@@ -353,8 +353,7 @@ def run(task, running, args, kwargs):
     object.__setattr__(result, "status", TaskResultStatus.RUNNING)
     object.__setattr__(result, "started_at", running["attempted_at"])
     object.__setattr__(result, "last_attempted_at", running["attempted_at"])
-    attempt = attempt_number(running["q_id"]) if task.takes_context else 1
-    result.worker_ids.extend([Conf.CLUSTER_NAME] * attempt)
+    result.worker_ids.extend([Conf.CLUSTER_NAME] * running["attempt"])
     task_started.send(type(backend), task_result=result)
     try:
         if task.takes_context:
@@ -379,14 +378,6 @@ def run(task, running, args, kwargs):
     object.__setattr__(result, "_return_value", value)
     task_finished.send(type(backend), task_result=result)
     return value
-
-
-def attempt_number(q_id):
-    """This attempt's number: one more than the failed attempts saved so far."""
-    from django_q.models import Task as QTask
-
-    saved = QTask.objects.filter(pk=q_id).values_list("attempt_count", flat=True).first()
-    return 1 + (saved or 0)
 
 
 def result_id_of(package):
@@ -434,6 +425,8 @@ def prepare_run(sender, func, task, **kwargs):
         "enqueued_at": enqueue_time(result_id, task.get("started")),
         "cluster": task.get("cluster"),
         "attempted_at": now,
+        # The ORM broker numbers each delivery after the first (brokers/orm.py).
+        "attempt": task.get("attempt", 1),
     }
     record_attempt(task["id"], now)
     broker().mark_running(result_id, task)

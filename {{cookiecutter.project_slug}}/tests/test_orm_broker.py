@@ -6,6 +6,7 @@ happens). docs/broker-orm.md describes the guarantees they check.
 
 import os
 import queue as queue_module
+import re
 import signal
 from datetime import timedelta
 from types import SimpleNamespace
@@ -232,6 +233,7 @@ def test_workers_that_die_use_their_attempts_and_the_last_ends_as_a_failure(
         DJANGO_Q_RETRY="6",
         DJANGO_Q_MAX_ATTEMPTS=str(max_attempts),
         DJANGO_Q_WORKERS="2",
+        DJANGO_ADMINS="ops@example.com",  # the console email backend: mails in the log
         skip_checks=True,
     )
     killed = async_task("tests.tasks.die_and_record", "killed")
@@ -247,6 +249,9 @@ def test_workers_that_die_use_their_attempts_and_the_last_ends_as_a_failure(
         assert failure.attempt_count == max_attempts
         assert f"attempt {max_attempts} of {max_attempts} ended without a result" in failure.result
     assert cluster.popen.poll() is None  # the cluster went on
+    log = re.sub(r"\n\s+", " ", cluster.log())  # long mail headers are folded: unfold them
+    assert log.count("Subject: Task failed: tests.tasks.die_and_record") == 1
+    assert log.count("Subject: Task failed: tests.tasks.stick_in_c_and_record") == 1
 
 
 @pytest.mark.django_db(transaction=True)
