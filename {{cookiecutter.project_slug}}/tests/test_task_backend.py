@@ -13,7 +13,6 @@ from asgiref.sync import async_to_sync
 from django.core.checks import Error
 from django.test.utils import modify_settings
 from django.utils import timezone
-from django_q.brokers import get_broker
 from django_q.conf import Conf
 from django_q.models import Schedule
 from django_q.tasks import async_task

@@ -34,9 +34,8 @@ from django_q.models import Schedule, Task
 from django_q.signing import BadSignature, PickleSerializer
 from django_q.status import Stat
 
-from taskqueue.workarounds import WORKAROUNDS, installed_version
+from taskqueue.workarounds import WORKAROUNDS, cluster, installed_version, outages
 from taskqueue.workarounds.brokers import UPSTREAM_GET_BROKER, UPSTREAM_GET_STATS
-from taskqueue.workarounds import cluster, outages
 from taskqueue.workarounds.cluster import (
     UPSTREAM_GUARD,
     UPSTREAM_REINCARNATE,
