@@ -194,3 +194,5 @@ def test_a_full_disk_under_a_running_cluster_loses_nothing_and_runs_nothing_twic
     log = cluster.log()
     assert log.count("monitor cannot reach") == 1  # once per outage, not per poll
     assert "again, after" in log
+    health = run_manage("qhealth", env=env)  # the guard's stats are saved again, too
+    assert health.returncode == 0, health.stderr + log[-3000:]

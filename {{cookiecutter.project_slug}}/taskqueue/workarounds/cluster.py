@@ -18,7 +18,7 @@ import signal
 import threading
 from multiprocessing import current_process
 
-from django.db import DatabaseError
+from django.db import DatabaseError, close_old_connections
 from django.db.models import Q
 from django.utils import timezone
 from django_q.cluster import Sentinel
@@ -151,7 +151,8 @@ def guard(self):
     Upstream counts the cycles and calls the scheduler when they add up to 30 s, so a
     schedule ran up to 30 s late (every-minute schedules 21-24 s late, drifting), and so
     did a standard task's run_after. The rest is upstream's loop: check the workers,
-    the monitor and the pusher, save the stats, wait a cycle.
+    the monitor and the pusher, save the stats, wait a cycle; and, as nothing else
+    does in the guard's process, close a database connection that an outage broke.
     """
     name = f"{humanize(self.cluster_id.hex)} [{self.queue_name()}]"
     logger.info("%s guarding cluster %s", current_process().name, name)
@@ -159,6 +160,8 @@ def guard(self):
     Stat(self).save()
     logger.info("Q Cluster %s running.", name)
     while True:
+        # A connection an outage broke is replaced, for the stats and the scheduler.
+        close_old_connections()
         for process in list(self.pool):
             with process.timer.get_lock():
                 if not process.is_alive() or process.timer.value == 0:
