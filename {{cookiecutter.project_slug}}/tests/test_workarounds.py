@@ -523,7 +523,7 @@ def scheduler_calls(guard_function, monkeypatch, cycles):
 
 
 @pytest.fixture
-def due_schedule(db):
+def due_schedule(transactional_db):  # the guard closes connections left in a transaction
     return Schedule.objects.create(
         name="due", func="math.floor", args="1.5", next_run=timezone.now() - timedelta(seconds=1)
     )
