@@ -115,6 +115,9 @@ def test_compose_runs_web_and_cluster_from_one_image(rendered):
     else:
         assert "db" in compose["services"] and "DATABASE_URL" in web["environment"]
     assert ("redis" in compose["services"]) == (rendered.context["broker"] == "redis")
+    if rendered.context["broker"] == "redis":  # the queue survives a Redis restart
+        assert "--appendonly yes" in compose["services"]["redis"]["command"]
+        assert compose["services"]["redis"]["volumes"] == ["redis:/data"]
 
 
 def dockerfile_steps(path):

@@ -1,5 +1,6 @@
 import logging
 import os
+import shutil
 import sys
 import types
 {%- if cookiecutter.database == "postgresql" %}
@@ -171,6 +172,40 @@ def missing(reason):
     if os.environ.get("REQUIRE_SERVICES") == "1":
         pytest.fail(f"{reason}; REQUIRE_SERVICES=1 requires it")
     pytest.skip(reason)
+
+
+# A Redis that keeps the queue on disk, as production's must (docs/broker-redis.md).
+REDIS_APPEND_ONLY = ("--save", "", "--appendonly", "yes", "--appendfsync", "everysec")
+
+
+def redis_url(port):
+    return f"redis://127.0.0.1:{port}/0"
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    """Start a Redis server of the test's own (Debian's redis-server): start(options,
+    port=None) returns (its process, its port); the same port and options restart it on
+    the same files. Every server it started is stopped at teardown."""
+    if shutil.which("redis-server") is None:
+        missing("no redis-server (apt-get install redis-server)")
+    started = []
+
+    def start(options, port=None):
+        port = port or processes.free_port()
+        directory = tmp_path / f"redis-{port}"
+        directory.mkdir(exist_ok=True)
+        server = processes.start_command(
+            ["redis-server", "--port", port, "--bind", "127.0.0.1", "--dir", directory, *options],
+            log_path=directory / f"redis-{len(started)}.log",
+        )
+        started.append(server)
+        processes.wait_until_running(server, marker=b"Ready to accept connections")
+        return server, port
+
+    yield start
+    for server in started:
+        processes.stop_process_group(server)
 
 
 def enqueue_elsewhere(env, func, *calls):

@@ -6,7 +6,6 @@ unless REQUIRE_SERVICES=1). docs/broker-redis.md describes what that changes.
 """
 
 import os
-import shutil
 import signal
 import time
 
@@ -20,18 +19,10 @@ from django_q.tasks import async_task
 
 from taskqueue.workarounds.brokers import UPSTREAM_GET_BROKER
 
-from .conftest import enqueue_elsewhere, missing
-from .processes import (
-    free_port,
-    run_manage,
-    start_command,
-    stop_process_group,
-    wait_for,
-    wait_until_running,
-)
+from .conftest import REDIS_APPEND_ONLY, enqueue_elsewhere, redis_url
+from .processes import run_manage, wait_for
 
 NOTHING_ON_DISK = ("--save", "", "--appendonly", "no")
-APPEND_ONLY = ("--save", "", "--appendonly", "yes", "--appendfsync", "everysec")
 
 
 def test_the_broker_is_redis():
@@ -80,37 +71,8 @@ def test_a_failing_task_runs_once_and_is_recorded(live_env, start_cluster, task_
     assert Failure.objects.get(id=failing).attempt_count == 1
 
 
-@pytest.fixture
-def redis_server(tmp_path):
-    """Start a Redis server of the test's own: start(options, port=None) returns (its
-    process, its port); the same port and options restart it on the same files."""
-    if shutil.which("redis-server") is None:
-        missing("no redis-server (apt-get install redis-server)")
-    started = []
-
-    def start(options, port=None):
-        port = port or free_port()
-        directory = tmp_path / str(port)
-        directory.mkdir(exist_ok=True)
-        server = start_command(
-            ["redis-server", "--port", port, "--bind", "127.0.0.1", "--dir", directory, *options],
-            log_path=directory / f"redis-{len(started)}.log",
-        )
-        started.append(server)
-        wait_until_running(server, marker=b"Ready to accept connections")
-        return server, port
-
-    yield start
-    for server in started:
-        stop_process_group(server)
-
-
-def url(port):
-    return f"redis://127.0.0.1:{port}/0"
-
-
 def waiting_tasks(port):
-    client = redis.Redis.from_url(url(port))
+    client = redis.Redis.from_url(redis_url(port))
     try:
         return client.llen(get_broker().list_key)
     finally:
@@ -118,13 +80,13 @@ def waiting_tasks(port):
 
 
 @pytest.mark.parametrize(
-    ("options", "kept"), [(NOTHING_ON_DISK, 0), (APPEND_ONLY, 5)], ids=["nothing", "aof"]
+    ("options", "kept"), [(NOTHING_ON_DISK, 0), (REDIS_APPEND_ONLY, 5)], ids=["nothing", "aof"]
 )
 def test_a_redis_crash_keeps_the_waiting_tasks_only_with_an_append_only_file(
     redis_server, options, kept
 ):
     server, port = redis_server(options)
-    enqueue_elsewhere({"REDIS_URL": url(port)}, "math.floor", *[(n,) for n in range(5)])
+    enqueue_elsewhere({"REDIS_URL": redis_url(port)}, "math.floor", *[(n,) for n in range(5)])
     assert waiting_tasks(port) == 5
     time.sleep(1.5)  # appendfsync everysec: what is older than a second is on disk
     os.kill(server.pid, signal.SIGKILL)
@@ -134,11 +96,11 @@ def test_a_redis_crash_keeps_the_waiting_tasks_only_with_an_append_only_file(
 
 
 @pytest.mark.parametrize(
-    ("options", "warned"), [(NOTHING_ON_DISK, True), (APPEND_ONLY, False)], ids=["nothing", "aof"]
+    ("options", "warned"), [(NOTHING_ON_DISK, True), (REDIS_APPEND_ONLY, False)], ids=["nothing", "aof"]
 )
 def test_check_deploy_warns_when_redis_keeps_no_append_only_file(redis_server, options, warned):
     _, port = redis_server(options)
-    checked = run_manage("check", "--deploy", env={"REDIS_URL": url(port)})
+    checked = run_manage("check", "--deploy", env={"REDIS_URL": redis_url(port)})
     output = checked.stdout + checked.stderr
     assert ("taskqueue.W006" in output) is warned, output
     if warned:
