@@ -99,16 +99,22 @@ def start_cluster(live_env, tmp_path):
 
 
 # The load tests run hundreds of tasks within a bounded wait, and a worker is replaced at
-# most once per guard cycle (0.5 s): below this recycle they could not finish in time.
-# What they check (no lock error, no task lost or run twice) does not depend on
-# recycling; test_cluster.py checks recycle 1 itself.
+# most once per guard cycle (0.5 s): below this recycle, or a max_rss below a worker's
+# size, they could not finish in time. What they check (no lock error, no task lost or
+# run twice) does not depend on recycling; test_cluster.py checks both limits itself.
 LOAD_RECYCLE = 10
+LOAD_MAX_RSS = 262144  # KiB
 
 
 @pytest.fixture
 def load_env():
-    """Cluster overrides for the load tests: recycle at least LOAD_RECYCLE."""
-    return {"DJANGO_Q_RECYCLE": str(max(settings.Q_CLUSTER["recycle"], LOAD_RECYCLE))}
+    """Cluster overrides for the load tests: recycle at least LOAD_RECYCLE, and max_rss
+    at least LOAD_MAX_RSS."""
+    q_cluster = settings.Q_CLUSTER
+    return {
+        "DJANGO_Q_RECYCLE": str(max(q_cluster["recycle"], LOAD_RECYCLE)),
+        "DJANGO_Q_MAX_RSS": str(max(q_cluster["max_rss"], LOAD_MAX_RSS)),
+    }
 
 
 @pytest.fixture
@@ -174,7 +180,7 @@ def missing(reason):
     pytest.skip(reason)
 
 
-# A Redis that keeps the queue on disk, as production's must (docs/broker-redis.md).
+# A Redis that keeps the queue on disk, as a production Redis must.
 REDIS_APPEND_ONLY = ("--save", "", "--appendonly", "yes", "--appendfsync", "everysec")
 
 

@@ -96,7 +96,9 @@ def test_a_redis_crash_keeps_the_waiting_tasks_only_with_an_append_only_file(
 
 
 @pytest.mark.parametrize(
-    ("options", "warned"), [(NOTHING_ON_DISK, True), (REDIS_APPEND_ONLY, False)], ids=["nothing", "aof"]
+    ("options", "warned"),
+    [(NOTHING_ON_DISK, True), (REDIS_APPEND_ONLY, False)],
+    ids=["nothing", "aof"],
 )
 def test_check_deploy_warns_when_redis_keeps_no_append_only_file(redis_server, options, warned):
     _, port = redis_server(options)

@@ -175,7 +175,9 @@ def test_a_full_disk_under_a_running_cluster_loses_nothing_and_runs_nothing_twic
     migrated = run_manage("migrate", "--noinput", env=env)
     assert migrated.returncode == 0, migrated.stderr
     runs = tmp_path / "runs.txt"
-    cluster = start_cluster(**env)
+    # Two workers, and a timeout the tasks' 2 s stay within.
+    timing = {"DJANGO_Q_WORKERS": "2", "DJANGO_Q_TIMEOUT": "10", "DJANGO_Q_RETRY": "60"}
+    cluster = start_cluster(**env, **timing, skip_checks=True)
     wait_until_running(cluster)
     keys = ["across-0", "across-1"]  # one per worker, running when the disk fills up
     enqueue_elsewhere(env, "tests.tasks.append_line", *[(str(runs), key, 2) for key in keys])
@@ -194,5 +196,5 @@ def test_a_full_disk_under_a_running_cluster_loses_nothing_and_runs_nothing_twic
     log = cluster.log()
     assert log.count("monitor cannot reach") == 1  # once per outage, not per poll
     assert "again, after" in log
-    health = run_manage("qhealth", env=env)  # the guard's stats are saved again, too
+    health = run_manage("qhealth", env={**env, **timing})  # the guard saves its stats again
     assert health.returncode == 0, health.stderr + log[-3000:]

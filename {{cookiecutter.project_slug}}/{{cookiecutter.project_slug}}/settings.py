@@ -41,9 +41,8 @@ SECRET_KEY_FALLBACKS = env.list("DJANGO_SECRET_KEY_FALLBACKS", default=[])
 
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 
-# Who is mailed when a task fails for good (taskqueue/alerts.py), and how: an
-# email URL, e.g. smtp+tls://user:password@smtp.example.com:587 (by default the console
-# with DEBUG on, else an SMTP server on localhost).
+# Who is mailed when a task fails for good (taskqueue/alerts.py), and how: an email
+# URL such as smtp+tls://user:password@smtp.example.com:587 (docs/settings.md).
 default_email_url = "consolemail://" if DEBUG else "smtp://localhost:25"
 {%- if cookiecutter.django_version == "5.2" %}
 ADMINS = [("", email) for email in env.list("DJANGO_ADMINS", default=[])]
@@ -152,9 +151,8 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 # Cache
 # ------------------------------------------------------------------------------
-# django-q2 keeps the cluster's stats in the "django_q" cache: a database cache, so
-# qinfo, qmonitor and qhealth see a cluster running in another process
-# (docs/broker-orm.md).
+# django-q2 keeps the cluster's stats in the "django_q" cache: a database cache, so that
+# qinfo, qmonitor and qhealth see a cluster running in another process.
 
 CACHES = {
     "default": {
@@ -209,31 +207,20 @@ TASKS = {"default": {"BACKEND": "taskqueue.backend.DjangoQBackend"}}
 
 # Logging
 # ------------------------------------------------------------------------------
-# django-q2 logs to "django-q": a hyphen, "django_q" is the package. Outside the
-# cluster (a shell, qping, the web) only its warnings show; `manage.py qcluster`
-# logs each task, at TASK_LOG_LEVEL.
+# django-q2 logs to "django-q" (a hyphen): its warnings everywhere, and each task, at
+# TASK_LOG_LEVEL, in `manage.py qcluster`.
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "verbose": {
-            "format": "{asctime} [{name}] {levelname} {message}",
-            "style": "{",
-        },
+        "verbose": {"format": "{asctime} [{name}] {levelname} {message}", "style": "{"},
     },
     "handlers": {
-        "django_q_console": {
-            "class": "logging.StreamHandler",
-            "formatter": "verbose",
-        },
+        "django_q_console": {"class": "logging.StreamHandler", "formatter": "verbose"},
     },
     "loggers": {
-        "django-q": {
-            "handlers": ["django_q_console"],
-            "level": "WARNING",
-            "propagate": False,
-        },
+        "django-q": {"handlers": ["django_q_console"], "level": "WARNING", "propagate": False},
     },
 }
 TASK_LOG_LEVEL = "DEBUG" if DEBUG else "INFO"
@@ -274,9 +261,8 @@ BACKUP_KEEP = env.int("DJANGO_BACKUP_KEEP", default=7)
 # `check --deploy` passes; a proxy that terminates TLS must send X-Forwarded-Proto.
 
 if not DEBUG:
-    # gunicorn serves the app, WhiteNoise the files collectstatic wrote, compressed
-    # and under hashed names cached for ever (docs/operations.md). runserver serves
-    # them itself in development.
+    # gunicorn serves the app, WhiteNoise the files collectstatic wrote, compressed and
+    # under hashed names cached for ever (docs/operations.md).
     MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
     STORAGES = {
         "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

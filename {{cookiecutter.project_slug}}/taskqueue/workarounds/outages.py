@@ -92,7 +92,8 @@ def in_transaction():
 
 def retrying(call, outage):
     """call, repeated through an outage until it succeeds; inside a transaction the
-    error goes to whoever retries the whole transaction."""
+    error goes to whoever retries the whole transaction, and only its commit ends the
+    outage."""
 
     def retried(*args, **kwargs):
         while True:
@@ -103,7 +104,8 @@ def retrying(call, outage):
                     raise
                 outage.failed(error)
                 continue
-            outage.over()
+            if not in_transaction():
+                outage.over()
             return value
 
     return retried
