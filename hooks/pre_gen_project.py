@@ -30,6 +30,8 @@ WHOLE_NUMBERS = {
     # KiB, as django-q2 counts it: below 10 MiB is a value meant in MB.
     "q_max_rss": (10_240, 10**9),
     "q_max_attempts": (1, 1_000),
+    # Seconds, up to 30 days (the longest delay a retry policy takes).
+    "task_retry_delay": (0, 30 * 24 * 3600),
     "task_success_limit": (1, 10**9),
 }
 

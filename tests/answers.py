@@ -21,6 +21,7 @@ COMBINATIONS = {
         "q_recycle": "10",
         "q_max_rss": "524288",
         "q_max_attempts": "5",
+        "task_retry_delay": "30",
         "task_success_limit": "1000",
     },
     # The limits the pre-generation hook accepts: the longest names, the smallest numbers.
@@ -35,6 +36,7 @@ COMBINATIONS = {
         "q_recycle": "1",
         "q_max_rss": "10240",
         "q_max_attempts": "1",
+        "task_retry_delay": "0",
         "task_success_limit": "1",
     },
 }

@@ -33,6 +33,7 @@ VALID_ANSWERS = {
     "q_recycle": "100",
     "q_max_rss": "262144",
     "q_max_attempts": "3",
+    "task_retry_delay": "60",
 }
 
 REFUSED = {
@@ -49,6 +50,7 @@ REFUSED = {
     "workers-negative": ({"q_workers": "-2"}, "q_workers='-2'"),
     "timeout-not-number": ({"q_timeout": "soon"}, "q_timeout='soon'"),
     "max-attempts-float": ({"q_max_attempts": "2.5"}, "q_max_attempts='2.5'"),
+    "retry-delay-negative": ({"task_retry_delay": "-1"}, "task_retry_delay='-1'"),
     "retry-equals-timeout": ({"q_timeout": "60", "q_retry": "60"}, "q_retry (60) must be greater"),
     "retry-below-timeout": ({"q_retry": "100"}, "q_retry (100) must be greater"),
     "retry-below-the-tasks-held": (

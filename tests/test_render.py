@@ -178,7 +178,9 @@ def test_the_settings_point_at_the_queue_app(rendered):
     broker_class = {
         ("sqlite", "orm"): "taskqueue.brokers.sqlite.SqliteBroker",
         ("postgresql", "orm"): "taskqueue.brokers.orm.OrmBroker",
-    }.get((rendered.context["database"], rendered.context["broker"]))
+        ("sqlite", "redis"): "taskqueue.brokers.redis.RedisBroker",
+        ("postgresql", "redis"): "taskqueue.brokers.redis.RedisBroker",
+    }[rendered.context["database"], rendered.context["broker"]]
     assert settings.get("broker_class") == broker_class
     urls = (rendered.path / rendered.context["project_slug"] / "urls.py").read_text()
     assert 'include("taskqueue.urls")' in urls

@@ -10,15 +10,18 @@ https://django-q2.readthedocs.io/en/master/admin.html
 import re
 
 from django.contrib import admin
+from django.db.models import OuterRef, Subquery
 from django.template.defaultfilters import truncatechars
 from django.utils.dateformat import format as date_format
-from django.utils.html import format_html_join
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.timezone import localtime
 from django_q import admin as q_admin
 from django_q.models import Failure, Success
 
+from .models import ScheduledRetry
 from .results import error_summary
+from .retries import policy_for
 
 admin.site.unregister([Failure, Success])
 
@@ -79,6 +82,19 @@ class FailureAdmin(TaskListMixin, q_admin.FailAdmin):
     # The name too: `qping`, the logs and the alert mails name a task by it.
     list_display = ("task", "name", *TASK_COLUMNS[1:], "short_result")
     actions = [resubmit_task]
+
+    def get_queryset(self, request):
+        retries = ScheduledRetry.objects.filter(task_id=OuterRef("pk")).values("due_at")
+        return super().get_queryset(request).annotate(next_attempt_at=Subquery(retries[:1]))
+
+    @admin.display(description="Attempts", ordering="attempt_count")
+    def attempts(self, obj):
+        """Made of the policy's attempts, and when the next one is due, if it is."""
+        made = f"{obj.attempt_count} of {policy_for(obj.func).attempts}"
+        if obj.next_attempt_at is None:
+            return made
+        due = date_format(localtime(obj.next_attempt_at), "H:i:s")
+        return format_html("{}<br>next {}", made, due)
 
     def has_resubmit_permission(self, request):
         # Resubmitting a failure deletes it.

@@ -11,8 +11,8 @@ from django.core.mail import mail_admins
 from django.dispatch import Signal
 from django_q.models import Task
 
-from .brokers.{{ cookiecutter.broker }} import will_be_retried
 from .results import error_summary
+from .retries import will_be_retried
 
 logger = logging.getLogger("django-q")
 
@@ -22,10 +22,10 @@ final_failure = Signal()
 
 def task_failed_for_good(sender, task, **kwargs):
     """Receiver of post_execute: send final_failure for a failure with no attempt left."""
-    if task.get("success", True):
+    if task.get("success", True) or task.get("retry_at"):
         return
     row = Task.objects.filter(pk=task["id"]).first()
-    if row is not None and not row.success and not will_be_retried(row.attempt_count):
+    if row is not None and not row.success and not will_be_retried(row):
         final_failure.send(sender=Task, task=row)
 
 

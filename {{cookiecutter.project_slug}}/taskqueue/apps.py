@@ -12,7 +12,7 @@ class TaskQueueConfig(AppConfig):
     def ready(self):
         from django_q.signals import post_execute, post_execute_in_worker, pre_enqueue, pre_execute
 
-        from . import alerts, backend, checks, schedules{% if cookiecutter.database == "sqlite" %}, sqlite{% endif %}, workarounds
+        from . import alerts, backend, checks, retries, schedules{% if cookiecutter.database == "sqlite" %}, sqlite{% endif %}, workarounds
         from .brokers.{{ cookiecutter.broker }} import DEPLOY_CHECKS, JOBS, count_attempts
         from .results import prune_successes
         from .workarounds.poison import refuse_unsaveable_result
@@ -46,6 +46,9 @@ class TaskQueueConfig(AppConfig):
         pre_execute.connect(backend.prepare_run, dispatch_uid="prepare_run")
         post_execute_in_worker.connect(backend.save_error, dispatch_uid="save_error")
         post_execute.connect(backend.forget_saved, dispatch_uid="forget_saved")
+        # After each failed attempt: the next one, by the task's retry policy (retries.py).
+        post_execute_in_worker.connect(retries.plan_retry, dispatch_uid="plan_retry")
+        post_execute.connect(retries.forget_retry, dispatch_uid="forget_retry")
         # A task that failed for good: a mail to ADMINS (alerts.py).
         post_execute.connect(alerts.task_failed_for_good, dispatch_uid="task_failed_for_good")
         alerts.final_failure.connect(alerts.mail_the_admins, dispatch_uid="mail_the_admins")

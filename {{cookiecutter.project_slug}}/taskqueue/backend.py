@@ -205,9 +205,11 @@ class DjangoQBackend(BaseTaskBackend):
         return errors
 
     def _result_of_row(self, result_id, row):
+        from .retries import will_be_retried
+
         if row.success:
             status = TaskResultStatus.SUCCESSFUL
-        elif broker().will_be_retried(row.attempt_count):
+        elif will_be_retried(row):
             status = TaskResultStatus.READY
         else:
             status = TaskResultStatus.FAILED

@@ -14,7 +14,7 @@ from django_q.conf import Conf
 from django_q.models import OrmQ, Task
 from django_q.status import Stat
 
-from .models import Claim, HealthCheck
+from .models import Claim, HealthCheck, ScheduledRetry
 
 logger = logging.getLogger("django-q")
 
@@ -74,9 +74,7 @@ def abandoned_tasks_problem(now, alive):
     have reported its pusher yet.
     """
     taken_before = now - timedelta(seconds=SLACK)
-    held = OrmQ.objects.using(Conf.ORM).filter(
-        key=Conf.CLUSTER_NAME, lock__gt=now, lock__lt=taken_before + timedelta(seconds=Conf.RETRY)
-    )
+    held = held_tasks(now).filter(lock__lt=taken_before + timedelta(seconds=Conf.RETRY))
     pushers = {f"{stat.host}:{stat.pusher}" for stat in alive}
     claims = Claim.objects.using(Conf.ORM).filter(pk__in=held.values("pk"))
     abandoned = list(claims.exclude(pusher__in=pushers).values_list("pk", "pusher"))
@@ -101,7 +99,7 @@ def progress_problem(now):
     limit = timedelta(seconds=(Conf.TIMEOUT or 0) + SLACK)
     retry = timedelta(seconds=Conf.RETRY)
     queue = OrmQ.objects.using(Conf.ORM).filter(key=Conf.CLUSTER_NAME)
-    held = queue.filter(lock__gt=now).aggregate(oldest=Min("lock"), newest=Max("lock"))
+    held = held_tasks(now).aggregate(oldest=Min("lock"), newest=Max("lock"))
     results = Task.objects.filter(cluster=Conf.CLUSTER_NAME)
     last_result = results.aggregate(last=Max("stopped"))["last"]
     if held["oldest"] is not None:
@@ -121,6 +119,14 @@ def progress_problem(now):
                 "(is the cluster's pusher alive?)"
             )
     return None
+
+
+def held_tasks(now):
+    """The queued tasks a cluster holds: locked, and not failed tasks whose lock is the
+    time their retry is due (retries.py)."""
+    waiting = ScheduledRetry.objects.filter(queue_id__isnull=False, due_at__gt=now)
+    queue = OrmQ.objects.using(Conf.ORM).filter(key=Conf.CLUSTER_NAME, lock__gt=now)
+    return queue.exclude(pk__in=waiting.values("queue_id"))
 
 
 def seconds(delta):

@@ -36,3 +36,17 @@ class Claim(models.Model):
 
     def __str__(self):
         return f"queued task {self.queue_id}: {self.deliveries} deliveries"
+
+
+class ScheduledRetry(models.Model):
+    """When the next attempt of a task that failed is due (retries.py): the monitor
+    writes it with the failure, and deletes it once the task ended for good."""
+
+    task_id = models.CharField(max_length=32, primary_key=True)
+    due_at = models.DateTimeField()
+    attempt = models.PositiveIntegerField()
+    # Its row in the ORM broker's queue, locked until due_at (health.py leaves it out).
+    queue_id = models.BigIntegerField(null=True, db_index=True)
+
+    def __str__(self):
+        return f"attempt {self.attempt} of {self.task_id} at {self.due_at:%Y-%m-%d %H:%M:%S}"

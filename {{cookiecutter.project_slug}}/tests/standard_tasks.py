@@ -12,6 +12,8 @@ from django.dispatch import receiver
 from {{ cookiecutter.__tasks_package }} import task
 from {{ cookiecutter.__tasks_package }}.signals import task_finished, task_started
 
+from taskqueue.retries import retry
+
 from .tasks import record
 
 
@@ -72,3 +74,9 @@ def interrupt():
 @task
 def close_a_generator():
     raise GeneratorExit
+
+
+@retry(attempts=2, delay=2)
+@task(takes_context=True)
+def fail_on_each_attempt(context, label):
+    raise RuntimeError(f"attempt {context.attempt} of {label} fails")

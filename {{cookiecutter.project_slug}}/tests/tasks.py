@@ -13,6 +13,8 @@ import time
 
 from django.db import connection
 
+from taskqueue.retries import retry
+
 RUNS_TABLE = "test_task_runs"
 
 
@@ -125,3 +127,47 @@ def return_lock():
 
 def return_too_much(size):
     return b"x" * size
+
+
+def record_time(key):
+    """Record a run with its time (Unix seconds); return how many runs of key so far."""
+    record(key, f"{time.time():.3f}")
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM {RUNS_TABLE} WHERE task_key = %s", [key])
+        return cursor.fetchone()[0]
+
+
+class Flaky(Exception):
+    pass
+
+
+def fail_then_succeed(key, failures):
+    """Fail the first `failures` runs of key, then succeed: under the default policy."""
+    runs = record_time(key)
+    if runs <= failures:
+        raise Flaky(f"run {runs} of {key} fails")
+    return runs
+
+
+# The policies of the retry tests, with delays of a second or so (tests/test_retries.py).
+
+
+@retry(attempts=3, delay=1, jitter=0)
+def backing_off(key, failures):
+    return fail_then_succeed(key, failures)
+
+
+@retry(attempts=5, delay=1.5, cap=1.5, jitter=0.5)
+def capped_with_jitter(key, failures):
+    return fail_then_succeed(key, failures)
+
+
+@retry("never")
+def never_retried(key):
+    return fail_then_succeed(key, 10)
+
+
+@retry(attempts=2, delay=0.5)
+def timing_out(key):
+    record(key, "start")
+    time.sleep(30)

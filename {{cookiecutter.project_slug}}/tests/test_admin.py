@@ -4,10 +4,12 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.timezone import localtime
 from django_q.humanhash import uuid
 from django_q.models import Failure, Task
 
 from taskqueue.admin import breakable
+from taskqueue.models import ScheduledRetry
 
 
 def make_task(success, result, attempt_count=1):
@@ -50,8 +52,19 @@ def test_failed_tasks_show_duration_attempts_and_error(admin_client):
     error = "{{ cookiecutter.app_name }}.tasks.DeliberateFailure: disk full"
     assert f">{breakable(error)}<" in page
     assert "<wbr>tasks.<wbr>Deliberate<wbr>Failure" in page
-    assert 'class="field-attempts">3<' in page
+    # Attempts made of the policy's: the default one, as echo_test declares none.
+    assert 'class="field-attempts">3 of {{ cookiecutter.q_max_attempts }}<' in page
     assert "resubmit_task" in page
+
+
+@pytest.mark.django_db
+def test_a_failed_task_waiting_for_its_retry_shows_when_it_is_due(admin_client):
+    task = make_task(success=False, result="disk full", attempt_count=1)
+    due = timezone.now() + timedelta(minutes=5)
+    ScheduledRetry.objects.create(task_id=task.pk, due_at=due, attempt=2)
+    page = changelist(admin_client, "failure")
+    made = "1 of {{ cookiecutter.q_max_attempts }}"
+    assert f'class="field-attempts">{made}<br>next {localtime(due):%H:%M:%S}<' in page
 
 
 def test_long_words_may_wrap_every_ten_characters():

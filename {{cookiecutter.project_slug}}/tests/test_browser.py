@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from django_q.conf import Conf
 from django_q.humanhash import DEFAULT_WORDLIST
 from django_q.models import Failure
 from django_q.tasks import async_task
@@ -71,12 +72,13 @@ def browser(tmp_path):
 
 
 def test_failed_task_shows_name_duration_attempts_error_and_resubmit(
-    live_server, admin_user, browser, start_cluster, tmp_path
+    live_server, admin_user, browser, start_cluster, tmp_path, monkeypatch
 ):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
+    monkeypatch.setattr(Conf, "MAX_ATTEMPTS", 1)  # the admin's policy is the cluster's
     cluster = start_cluster(DJANGO_Q_MAX_ATTEMPTS="1")
     # The widest name django-q2 can give a task: its four longest words.
     name = "-".join(sorted(DEFAULT_WORDLIST, key=len)[-4:])
@@ -98,7 +100,7 @@ def test_failed_task_shows_name_duration_attempts_error_and_resubmit(
     row = browser.find_element(By.CSS_SELECTOR, "#result_list tbody tr")
     assert row.find_element(By.CSS_SELECTOR, ".field-name").text == name
     assert float(row.find_element(By.CSS_SELECTOR, ".field-time_taken").text) >= 0
-    assert row.find_element(By.CSS_SELECTOR, ".field-attempts").text == "1"
+    assert row.find_element(By.CSS_SELECTOR, ".field-attempts").text == "1 of 1"
     error = row.find_element(By.CSS_SELECTOR, ".field-short_result").text
     assert error == "{{ cookiecutter.app_name }}.tasks.DeliberateFailure: disk full"
     actions = browser.find_elements(By.CSS_SELECTOR, "select[name=action] option")

@@ -24,6 +24,7 @@ TIMING = {
     "DJANGO_Q_TIMEOUT": "2",
     "DJANGO_Q_RETRY": "3",
     "DJANGO_Q_MAX_ATTEMPTS": str(MAX_ATTEMPTS),
+    "DJANGO_TASK_RETRY_DELAY": "0",  # each failed attempt retried at once
 }
 
 

@@ -15,8 +15,10 @@ from django.conf import settings
 from django.urls import NoReverseMatch, reverse
 from django_q.brokers import get_broker
 from django_q.models import Failure
+from django_q.signing import SignedPackage
 from django_q.tasks import async_task
 
+from taskqueue.brokers.redis import retries_key
 from taskqueue.workarounds.brokers import UPSTREAM_GET_BROKER
 
 from .conftest import REDIS_APPEND_ONLY, enqueue_elsewhere, redis_url
@@ -61,14 +63,16 @@ def test_upstream_opens_a_redis_connection_per_enqueue(connections_received, mon
 
 
 @pytest.mark.slow
-def test_a_failing_task_runs_once_and_is_recorded(live_env, start_cluster, task_runs, queued_tasks):
-    # Redis has no delivery receipts: no retry, whatever Q_CLUSTER says.
-    cluster = start_cluster()
+def test_a_failed_attempt_waits_in_redis_for_its_retry(live_env, start_cluster, task_runs):
+    cluster = start_cluster(DJANGO_TASK_RETRY_DELAY="600")
     failing = async_task("tests.tasks.fail_and_record", "fails")
     assert wait_for(lambda: Failure.objects.filter(id=failing).exists(), 30), cluster.log()
-    assert wait_for(lambda: queued_tasks() == 0, 5)
+    connection = get_broker().connection
+    [package] = connection.zrange(retries_key(), 0, -1)
+    assert SignedPackage.loads(package)["attempt"] == 2  # the attempt count is carried
+    assert connection.zscore(retries_key(), package) > time.time() + 500
     assert task_runs.count("fails", "run") == 1
-    assert Failure.objects.get(id=failing).attempt_count == 1
+    connection.delete(retries_key())
 
 
 def waiting_tasks(port):

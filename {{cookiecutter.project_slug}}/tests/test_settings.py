@@ -22,6 +22,8 @@ def test_q_cluster_carries_the_answers():
     assert settings.TASK_SUCCESS_LIMIT == {{ cookiecutter.task_success_limit }}
     assert q_cluster["recycle"] == {{ cookiecutter.q_recycle }}
     assert q_cluster["max_rss"] == {{ cookiecutter.q_max_rss }}
+    assert q_cluster["max_attempts"] == {{ cookiecutter.q_max_attempts }}
+    assert settings.TASK_RETRY_DELAY == {{ cookiecutter.task_retry_delay }}
 
 
 def test_successes_are_pruned_by_the_project_not_by_django_q2():

@@ -8,6 +8,9 @@
 django-q2's own API runs them too:
 
     async_task("{{ cookiecutter.app_name }}.tasks.echo_test", "hello")
+
+A task that fails is retried: by its own policy (`@retry`, as clear_expired_sessions
+below), or by the project's default (Q_CLUSTER max_attempts, TASK_RETRY_DELAY).
 """
 
 import logging
@@ -15,6 +18,8 @@ import logging
 from django.contrib.sessions.models import Session
 from django.db.models.functions import Now
 from {{ cookiecutter.__tasks_package }} import task
+
+from taskqueue.retries import retry
 
 logger = logging.getLogger("django-q")
 
@@ -26,6 +31,7 @@ def echo_test(message):
     return f"Echo: {message}"
 
 
+@retry(attempts=5, delay=30, cap=600)  # safe to repeat: retried after 30 s, 60 s, 120 s, 240 s
 @task
 def clear_expired_sessions():
     """Delete expired sessions, like `manage.py clearsessions`; return how many.

@@ -189,14 +189,20 @@ Q_CLUSTER = {
     "recycle": env.int("DJANGO_Q_RECYCLE", default={{ cookiecutter.q_recycle }}),
     # KiB: a worker past it is replaced once its task ends (docs/operations.md).
     "max_rss": env.int("DJANGO_Q_MAX_RSS", default={{ cookiecutter.q_max_rss }}),
-{%- if cookiecutter.broker == "orm" %}
-    # Keep a failed task in the queue, so it is retried up to max_attempts.
+    # Keep failed tasks for their retries: max_attempts in all, or their policy's.
     "ack_failures": False,
     "max_attempts": env.int("DJANGO_Q_MAX_ATTEMPTS", default={{ cookiecutter.q_max_attempts }}),
+{%- if cookiecutter.broker == "orm" %}
     "cache": "django_q",
+{%- else %}
+    # The Redis broker that delivers retries once they fall due.
+    "broker_class": "taskqueue.brokers.redis.RedisBroker",
 {%- endif %}
     "label": "Background tasks",
 }
+
+# Seconds before a failed task's first retry, doubled for each next one (docs/tasks.md).
+TASK_RETRY_DELAY = env.int("DJANGO_TASK_RETRY_DELAY", default={{ cookiecutter.task_retry_delay }})
 
 # Successful tasks kept in the database; failures are always kept.
 TASK_SUCCESS_LIMIT = env.int("DJANGO_TASK_SUCCESS_LIMIT", default={{ cookiecutter.task_success_limit }})

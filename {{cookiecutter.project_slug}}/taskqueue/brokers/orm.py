@@ -26,6 +26,7 @@ from django_q.signing import BadSignature, SignedPackage
 from django_q.utils import get_func_repr
 
 from ..models import Claim
+from ..retries import policy_for
 from ..schedules import Job
 
 CLAIMS = f'"{Claim._meta.db_table}"'
@@ -102,7 +103,8 @@ def count_deliveries(connection, ack_ids):
 
 def deliver(tasks, deliveries, broker):
     """The claimed tasks, for the pusher: a task delivered again carries its attempt
-    number, and one that had all its attempts is ended here (end_out_of_attempts)."""
+    number, and one that had all the attempts of its retry policy is ended here
+    (end_out_of_attempts)."""
     delivered = []
     for ack_id, payload in tasks:
         attempt = deliveries.get(ack_id, 1)
@@ -114,12 +116,11 @@ def deliver(tasks, deliveries, broker):
         except (TypeError, BadSignature):
             delivered.append((ack_id, payload))  # the pusher drops it, as upstream does
             continue
-        if Conf.MAX_ATTEMPTS and attempt > Conf.MAX_ATTEMPTS:
-            end_out_of_attempts(package, ack_id, attempt - 1, broker)
+        attempts = policy_for(package["func"]).attempts
+        if attempt > attempts:
+            end_out_of_attempts(package, ack_id, attempts, broker)
             continue
         package["attempt"] = attempt
-        if Conf.MAX_ATTEMPTS and attempt >= Conf.MAX_ATTEMPTS:
-            package["ack_failure"] = True  # its last attempt, whatever its result
         delivered.append((ack_id, SignedPackage.dumps(package)))
     return delivered
 
@@ -134,7 +135,7 @@ def end_out_of_attempts(package, ack_id, attempts, broker):
         "started": package.get("started") or now,
         "stopped": now,
         "success": False,
-        "result": DIED.format(attempt=attempts, attempts=Conf.MAX_ATTEMPTS),
+        "result": DIED.format(attempt=attempts, attempts=attempts),
         "attempt": attempts,
     }
     # Should the pusher die in between, the task is delivered again and ended again.
@@ -192,6 +193,7 @@ def forget(result_id):
     """Nothing to drop: the row left the queue when the result was saved."""
 
 
-def will_be_retried(attempt_count):
-    """Whether a task that failed after attempt_count attempts is delivered again."""
-    return not Conf.ACK_FAILURES and (Conf.MAX_ATTEMPTS == 0 or attempt_count < Conf.MAX_ATTEMPTS)
+def schedule_retry(task, broker):
+    """Lock a failed task's row until its next attempt is due (retries.py): inside the
+    transaction that saves the failure, so it cannot run earlier, and runs soon after."""
+    OrmQ.objects.using(Conf.ORM).filter(pk=task["ack_id"]).update(lock=task["retry_at"])

@@ -1,4 +1,10 @@
-"""What the standard tasks API (taskqueue/backend.py) asks the Redis broker.
+"""The Redis broker: the broker class that delivers retries, what the standard tasks API
+(taskqueue/backend.py) asks of it, and the check of what Redis keeps on disk.
+
+A failed attempt to be retried waits in a sorted set of its own, scored by the time
+it is due (schedule_retry, in the monitor); the pusher moves the due ones back to the
+queue every MOVE_EVERY seconds, in one Lua script (RedisBroker), and the package
+carries its attempt number.
 
 Redis removes a task from its list when a cluster takes it, and a cluster may hold it
 in memory before a worker starts it. So the task's package is also kept under a key
@@ -7,10 +13,12 @@ crash, Redis's own behaviour, stays READY until then), and under a second key wh
 worker runs it. get_result() reads those keys: no scan of the queue.
 """
 
+import time
 from functools import cache
 
 from django.core.checks import Warning
 from django_q.brokers import get_broker
+from django_q.brokers.redis_broker import Redis
 from django_q.conf import Conf
 from django_q.signing import SignedPackage
 
@@ -19,6 +27,20 @@ JOBS = []
 
 WAITING_KEY = "django_q:{cluster}:waiting:{result_id}"
 RUNNING_KEY = "django_q:{cluster}:running:{result_id}"
+RETRIES_KEY = "django_q:{cluster}:retries"
+# What the worker and the monitor add to a task's package: not sent again with a retry.
+WORKER_KEYS = {"result", "success", "stopped", "cluster", "ack_id", "retry_at", "attempt"}
+# How often the pusher looks for retries that fell due, in seconds.
+MOVE_EVERY = 0.5
+# One step, so that two clusters never move the same retry twice.
+MOVE_DUE_RETRIES = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 100)
+for _, package in ipairs(due) do
+    redis.call('ZREM', KEYS[1], package)
+    redis.call('RPUSH', KEYS[2], package)
+end
+return #due
+"""
 WAITING_SECONDS = 7 * 24 * 3600
 # A running task is recorded until a little after its timeout.
 RUNNING_MARGIN = 60
@@ -53,9 +75,35 @@ def forget(result_id):
     broker().connection.delete(key(WAITING_KEY, result_id), key(RUNNING_KEY, result_id))
 
 
-def will_be_retried(attempt_count):
-    """A failed task is not delivered again by the Redis broker."""
-    return False
+class RedisBroker(Redis):
+    """django-q2's Redis broker, which also delivers the retries that fell due."""
+
+    def dequeue(self):
+        now = time.monotonic()
+        if now >= getattr(self, "_next_move", 0):
+            self._next_move = now + MOVE_EVERY
+            move_due_retries(self.connection, time.time())
+        return super().dequeue()
+
+    def purge_queue(self):
+        """Empty the queue, and the retries waiting to go back to it."""
+        self.connection.delete(retries_key())
+        return super().purge_queue()
+
+
+def schedule_retry(task, broker):
+    """Keep a failed task in a sorted set, scored by the time its next attempt is due,
+    carrying its attempt number; RedisBroker moves it back to the queue then."""
+    package = {key: value for key, value in task.items() if key not in WORKER_KEYS}
+    package["attempt"] = task.get("attempt", 1) + 1
+    signed = SignedPackage.dumps(package)
+    broker.connection.zadd(retries_key(), {signed: task["retry_at"].timestamp()})
+
+
+def move_due_retries(connection, now):
+    """Move the retries due by `now` (a Unix time) to the queue, at most 100 at a time."""
+    script = connection.register_script(MOVE_DUE_RETRIES)
+    return script(keys=[retries_key(), broker().list_key], args=[now])
 
 
 def count_attempts(sender, task, **kwargs):
@@ -70,6 +118,10 @@ def broker():
 
 def key(template, result_id):
     return template.format(cluster=Conf.CLUSTER_NAME, result_id=result_id)
+
+
+def retries_key():
+    return RETRIES_KEY.format(cluster=Conf.CLUSTER_NAME)
 
 
 def check_persistence(app_configs, **kwargs):

@@ -25,6 +25,9 @@ from django_q.status import Stat
 from django_q.tasks import async_chain
 from django_q.utils import close_old_django_connections, get_func_repr
 
+from ..backend import broker as broker_module
+from ..retries import record_retry
+
 try:
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -143,7 +146,8 @@ def monitor(result_queue, broker=None):
 
 def save_task(task, broker):
     """django_q.monitor.save_task, saving the result through an outage: upstream's,
-    in one transaction, without the `except Exception` that dropped the result."""
+    in one transaction, without the `except Exception` that dropped the result, and
+    with the retry of a failed attempt scheduled in the same transaction."""
     if not task.get("save", Conf.SAVE_LIMIT >= 0) and task["success"]:
         return
     while True:
@@ -162,7 +166,7 @@ def save_task(task, broker):
 
 
 def save_result(task, broker):
-    """The body of django-q2 1.11.1's save_task, as it is."""
+    """The body of django-q2 1.11.1's save_task, with the retry policies' ending."""
     if task.get("chain", None):
         async_chain(
             task["chain"],
@@ -207,8 +211,12 @@ def save_result(task, broker):
             success=task["success"],
             attempt_count=1,
         )
-    if Conf.MAX_ATTEMPTS > 0 and task_obj.attempt_count >= Conf.MAX_ATTEMPTS and task.get("ack_id"):
-        broker.acknowledge(task["ack_id"])
+    # Upstream acknowledges a failure here once attempt_count reaches max_attempts. Here
+    # the worker marks the last attempt by its policy (retries.plan_retry), which the
+    # monitor acknowledges, and a retry is scheduled with the failure.
+    if task.get("retry_at") is not None:
+        record_retry(task)
+        broker_module().schedule_retry(task, broker)
 
 
 _guard_outage = Outage("guard")
