@@ -15,6 +15,8 @@ from .answers import COMBINATIONS, NO_VIRTUALENV
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent
 COMMAND_TIMEOUT = 300
+# A generated project's whole suite: about 3 minutes, two at a time on CI's two cores.
+SUITE_TIMEOUT = 600
 # With REQUIRE_SERVICES=1 (set by .ci/run) a missing server fails the test
 # instead of skipping it.
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
@@ -53,6 +55,7 @@ def run_pytest(project, *args, env=None):
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
         cwd=project,
         env=env,
+        timeout=SUITE_TIMEOUT,
     )
     assert completed.returncode == 0, completed.stdout[-5000:] + completed.stderr[-5000:]
     return completed

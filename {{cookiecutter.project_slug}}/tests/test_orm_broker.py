@@ -320,14 +320,14 @@ def test_qhealth_reports_the_tasks_of_a_dead_cluster_while_another_saves_results
     live_env, start_cluster, task_runs
 ):
     # A long retry keeps the dead cluster's task locked through the test.
-    timing = {"DJANGO_Q_TIMEOUT": "5", "DJANGO_Q_RETRY": "60"}
-    dead = start_cluster(**timing, skip_checks=True)
+    timing = {"DJANGO_Q_TIMEOUT": "5", "DJANGO_Q_RETRY": "60", "DJANGO_Q_QUEUE_LIMIT": "2"}
+    dead = start_cluster(**timing)
     async_task("tests.tasks.sleep_and_record", "held", 60)
     assert wait_for(lambda: task_runs.count("held", "start"), 20), dead.log()
     os.killpg(dead.pid, signal.SIGKILL)
     dead.popen.wait(timeout=10)
 
-    live = start_cluster(**timing, skip_checks=True)
+    live = start_cluster(**timing)
     wait_until_running(live)
     async_task("tests.tasks.record_run", "after")
     assert wait_for(lambda: Task.objects.filter(success=True).exists(), 20), live.log()

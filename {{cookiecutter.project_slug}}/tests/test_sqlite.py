@@ -175,9 +175,14 @@ def test_a_full_disk_under_a_running_cluster_loses_nothing_and_runs_nothing_twic
     migrated = run_manage("migrate", "--noinput", env=env)
     assert migrated.returncode == 0, migrated.stderr
     runs = tmp_path / "runs.txt"
-    # Two workers, and a timeout the tasks' 2 s stay within.
-    timing = {"DJANGO_Q_WORKERS": "2", "DJANGO_Q_TIMEOUT": "10", "DJANGO_Q_RETRY": "60"}
-    cluster = start_cluster(**env, **timing, skip_checks=True)
+    # Two workers, and a timeout the tasks' 2 s stay within (check E002 passes).
+    timing = {
+        "DJANGO_Q_WORKERS": "2",
+        "DJANGO_Q_TIMEOUT": "10",
+        "DJANGO_Q_RETRY": "60",
+        "DJANGO_Q_QUEUE_LIMIT": "2",
+    }
+    cluster = start_cluster(**env, **timing)
     wait_until_running(cluster)
     keys = ["across-0", "across-1"]  # one per worker, running when the disk fills up
     enqueue_elsewhere(env, "tests.tasks.append_line", *[(str(runs), key, 2) for key in keys])
