@@ -187,15 +187,18 @@ STATEMENT_ROLES = {
     "write transactions": "write transactions: SQLite's one write lock taken",
     "INSERT django_q_ormq": "enqueue (the producer)",
     "UPDATE django_q_ormq": "claim (the cluster's pusher)",
+    "INSERT taskqueue_claim": "claim: the delivery counted, in the claim's transaction",
     "DELETE django_q_ormq": "acknowledge (the cluster's monitor)",
     "SELECT django_q_task": "the monitor: is there a result already? (and pruning)",
     "INSERT django_q_task": "the monitor: save the result",
     "DELETE django_q_task": "pruning of old successes",
+    "DELETE taskqueue_attempttimes": "pruning of old successes' attempt times",
     "INSERT test_task_runs": "the task itself",
     "BEGIN": "transactions begun (`transaction.atomic()`)",
     "COMMIT": "transactions committed",
     "SELECT django_q_cache": "the cluster's stats, read by its guard",
     "UPDATE django_q_cache": "the cluster's stats, saved by its guard",
+    "SELECT django_q_schedule": "the scheduler: is a schedule due? (the guard)",
     "PRAGMA": "a new connection's settings (sqlite.py)",
 }
 
@@ -226,7 +229,8 @@ It is a shared machine: expect ±20% between runs.
   it, so a worker or machine that dies mid-task loses it, and nothing records that it
   ran; its producers do not load Django. The ORM broker keeps each task in the queue,
   locked, until its result is saved: a crashed cluster's tasks run again after `retry`,
-  a failing task is retried up to `max_attempts`, and every result is in the admin.
+  a failing task is retried by its retry policy, each delivery is counted as an
+  attempt, and every result is in the admin.
 - Against the research notes' recipe (WAL and busy_timeout, DEFERRED transactions, one
   worker): {vs_recipe}x; with `transaction.atomic()` around the enqueue, the recipe
   lost {recipe_errors} of {tasks} enqueues to "database is locked", the default answers {errors}.
@@ -251,8 +255,11 @@ cluster are shared by all tasks):
 
 SQLite has one write lock for the whole file: each write transaction waits for it, and
 the busy handler sleeps in steps while another process holds it. That is why the
-broker claims and acknowledges with one statement each, and why pruning runs once every
-50 tasks.
+broker claims with one UPDATE (and counts the delivery in the same short transaction)
+and acknowledges with one DELETE, why a result is saved without a transaction unless
+saving it writes more than one row (a transaction around every save, holding the lock
+across the monitor's SELECT, halved the throughput), and why pruning runs once every 50
+tasks.
 
 ## The knobs, and what each one was worth
 

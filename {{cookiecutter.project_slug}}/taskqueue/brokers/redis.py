@@ -82,7 +82,7 @@ class RedisBroker(Redis):
         now = time.monotonic()
         if now >= getattr(self, "_next_move", 0):
             self._next_move = now + MOVE_EVERY
-            move_due_retries(self.connection, time.time())
+            move_due_retries(self, time.time())
         return super().dequeue()
 
     def purge_queue(self):
@@ -100,10 +100,11 @@ def schedule_retry(task, broker):
     broker.connection.zadd(retries_key(), {signed: task["retry_at"].timestamp()})
 
 
-def move_due_retries(connection, now):
-    """Move the retries due by `now` (a Unix time) to the queue, at most 100 at a time."""
-    script = connection.register_script(MOVE_DUE_RETRIES)
-    return script(keys=[retries_key(), broker().list_key], args=[now])
+def move_due_retries(redis_broker, now):
+    """Move the retries due by `now` (a Unix time) to the broker's queue, at most 100 at
+    a time."""
+    script = redis_broker.connection.register_script(MOVE_DUE_RETRIES)
+    return script(keys=[retries_key(), redis_broker.list_key], args=[now])
 
 
 def count_attempts(sender, task, **kwargs):

@@ -12,6 +12,7 @@ and fill the disk under a running cluster.
 """
 
 import time
+from contextlib import nullcontext
 
 import django_q.cluster
 import django_q.monitor
@@ -146,15 +147,15 @@ def monitor(result_queue, broker=None):
 
 def save_task(task, broker):
     """django_q.monitor.save_task, saving the result through an outage: upstream's,
-    in one transaction, without the `except Exception` that dropped the result, and
-    with the retry of a failed attempt scheduled in the same transaction."""
+    without the `except Exception` that dropped the result, and with the retry of a
+    failed attempt scheduled in the same transaction as its failure."""
     if not task.get("save", Conf.SAVE_LIMIT >= 0) and task["success"]:
         return
     while True:
         if not task.get("sync", False):
             close_old_django_connections()
         try:
-            with transaction.atomic(using=db.router.db_for_write(Task)):
+            with saving(task):
                 save_result(task, broker)
         except TRANSIENT_ERRORS as error:
             _monitor_outage.failed(error)
@@ -163,6 +164,16 @@ def save_task(task, broker):
             logger.exception("Could not save task result")
         _monitor_outage.over()
         return
+
+
+def saving(task):
+    """A transaction for a result saved with more than one write (a chain's next task,
+    a retry, save_limit's pruning), so that an outage leaves none of them half-done.
+    Most results are one INSERT: without a transaction, SQLite does not hold its write
+    lock across the SELECT before it, which halved the throughput (docs/performance.md)."""
+    if task.get("chain") or task.get("retry_at") is not None or Conf.SAVE_LIMIT > 0:
+        return transaction.atomic(using=db.router.db_for_write(Task))
+    return nullcontext()
 
 
 def save_result(task, broker):
