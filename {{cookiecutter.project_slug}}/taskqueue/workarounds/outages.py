@@ -169,8 +169,9 @@ def save_task(task, broker):
 def saving(task):
     """A transaction for a result saved with more than one write (a chain's next task,
     a retry, save_limit's pruning), so that an outage leaves none of them half-done.
-    Most results are one INSERT: without a transaction, SQLite does not hold its write
-    lock across the SELECT before it, which halved the throughput (docs/performance.md)."""
+    Most results are one INSERT, left out of a transaction: a database with one write
+    lock for all would hold it across the SELECT before (half the throughput, measured
+    by the template's benchmark)."""
     if task.get("chain") or task.get("retry_at") is not None or Conf.SAVE_LIMIT > 0:
         return transaction.atomic(using=db.router.db_for_write(Task))
     return nullcontext()
