@@ -47,6 +47,7 @@ class TaskQueueConfig(AppConfig):
         post_execute_in_worker.connect(backend.save_error, dispatch_uid="save_error")
         post_execute.connect(backend.forget_saved, dispatch_uid="forget_saved")
         # After each failed attempt: the next one, by the task's retry policy (retries.py).
+        pre_enqueue.connect(retries.keep_timeout, dispatch_uid="keep_timeout")
         post_execute_in_worker.connect(retries.plan_retry, dispatch_uid="plan_retry")
         post_execute.connect(retries.forget_retry, dispatch_uid="forget_retry")
         # A task that failed for good: a mail to ADMINS (alerts.py).

@@ -43,6 +43,9 @@ DEFAULT_JITTER = 0.1
 
 # Policies declared with @retry, by the dotted path of their function or task.
 POLICIES = {}
+# Where a task's own timeout (async_task(..., timeout=N)) is kept for its retries:
+# django-q2's worker pops "timeout" from the task before it runs it.
+TIMEOUT_KEY = "retry_timeout"
 
 
 @dataclass(frozen=True)
@@ -158,6 +161,14 @@ def will_be_retried(task_row):
     if Conf.ACK_FAILURES:  # django-q2 acknowledges every failure
         return False
     return task_row.attempt_count < policy_for(task_row.func).attempts
+
+
+def keep_timeout(sender, task, **kwargs):
+    """Receiver of pre_enqueue: a copy of the task's own timeout, which a retry sent to
+    the queue again gets back (brokers/redis.py); the ORM broker's retry is the same
+    row, timeout and all."""
+    if task.get("timeout") is not None:
+        task[TIMEOUT_KEY] = task["timeout"]
 
 
 def plan_retry(sender, func, task, **kwargs):

@@ -156,6 +156,16 @@ def test_a_timeout_is_an_attempt(start_cluster, task_runs):
 
 
 @pytest.mark.slow
+def test_a_task_s_own_timeout_applies_to_its_retries(start_cluster, task_runs):
+    cluster = start_cluster()
+    task_id = async_task("tests.tasks.timing_out", "own", timeout=1)  # it sleeps 30 s
+    assert wait_for(lambda: Failure.objects.filter(id=task_id, attempt_count=2).exists(), 20), (
+        cluster.log()[-3000:]
+    )
+    assert task_runs.count("own", "start") == 2
+
+
+@pytest.mark.slow
 def test_a_changed_policy_applies_to_the_attempts_after_it(start_cluster, task_runs):
     # The default policy, from the environment: 2 attempts 3 s apart, then 3, 1 s apart.
     before = start_cluster(DJANGO_Q_MAX_ATTEMPTS="2", DJANGO_TASK_RETRY_DELAY="3")

@@ -22,6 +22,8 @@ from django_q.brokers.redis_broker import Redis
 from django_q.conf import Conf
 from django_q.signing import SignedPackage
 
+from ..retries import TIMEOUT_KEY
+
 # The broker's own recurring jobs (apps.py registers them): none.
 JOBS = []
 
@@ -96,6 +98,8 @@ def schedule_retry(task, broker):
     carrying its attempt number; RedisBroker moves it back to the queue then."""
     package = {key: value for key, value in task.items() if key not in WORKER_KEYS}
     package["attempt"] = task.get("attempt", 1) + 1
+    if TIMEOUT_KEY in task:  # the worker popped the task's own timeout
+        package["timeout"] = task[TIMEOUT_KEY]
     signed = SignedPackage.dumps(package)
     broker.connection.zadd(retries_key(), {signed: task["retry_at"].timestamp()})
 
