@@ -9,6 +9,7 @@ tests use real processes and signals: test_cluster.py, test_poison.py).
 
 import os
 import pickle
+import queue
 import signal
 import sys
 import threading
@@ -41,6 +42,7 @@ from taskqueue.workarounds.cluster import (
     UPSTREAM_REINCARNATE,
     UPSTREAM_SPAWN_CLUSTER,
     UPSTREAM_STOP,
+    return_tasks_not_started,
     spawn_cluster,
 )
 from taskqueue.workarounds.outages import (
@@ -486,6 +488,26 @@ def test_save_stat_logs_an_outage_once(django_q_caplog, monkeypatch):
     for _ in range(3):
         save_stat(stat)
     assert len(django_q_caplog.records) == 1
+
+
+def test_a_stop_during_an_outage_logs_the_task_it_could_not_give_back(monkeypatch, django_q_caplog):
+    given_back = []
+
+    def give_back(task, broker):
+        if task["name"] == "refused":
+            raise OperationalError("server closed the connection unexpectedly")
+        given_back.append(task["name"])
+
+    monkeypatch.setattr(cluster, "give_back", give_back)
+    task_queue = queue.Queue()
+    for name in ("refused", "returned"):
+        task_queue.put({"name": name})
+    assert return_tasks_not_started(task_queue, broker=None) == 1
+    assert given_back == ["returned"]
+    [record] = django_q_caplog.records
+    assert record.getMessage().startswith(
+        "task refused could not go back to the queue (OperationalError: server closed"
+    )
 
 
 class CountedEvent(threading.Event):

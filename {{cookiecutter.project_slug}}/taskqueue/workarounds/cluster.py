@@ -18,7 +18,7 @@ import signal
 import threading
 from multiprocessing import current_process
 
-from django.db import DatabaseError, close_old_connections
+from django.db import DatabaseError, close_old_connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django_q.cluster import Sentinel
@@ -28,6 +28,8 @@ from django_q.models import OrmQ, Schedule
 from django_q.scheduler import scheduler
 from django_q.signing import SignedPackage
 from django_q.status import Stat
+
+from .outages import TRANSIENT_ERRORS
 
 # django-q2's own methods, kept for the tests that reproduce their bugs.
 UPSTREAM_REINCARNATE = Sentinel.reincarnate
@@ -123,7 +125,10 @@ def kill_workers_still_running(pool):
 
 
 def return_tasks_not_started(task_queue, broker):
-    """Take the tasks waiting in the cluster's memory back to the broker; return how many."""
+    """Take the tasks waiting in the cluster's memory back to the broker; return how many.
+
+    During an outage a task cannot go back: that is logged, and the stop goes on.
+    """
     returned = 0
     while True:
         try:
@@ -132,16 +137,32 @@ def return_tasks_not_started(task_queue, broker):
             return returned
         if not isinstance(task, dict):
             continue
-        ack_id = task.pop("ack_id", None)
-        task.pop("cluster", None)
-        if Conf.ORM:
-            from ..brokers.orm import forget_deliveries
+        try:
+            give_back(task, broker)
+        except TRANSIENT_ERRORS as error:
+            logger.error(
+                "task %s could not go back to the queue (%s: %s): %s",
+                task.get("name"),
+                type(error).__name__,
+                str(error).strip(),
+                "it runs again once its claim expires" if Conf.ORM else "it is lost",
+            )
+            continue
+        returned += 1
 
+
+def give_back(task, broker):
+    """Put a task the cluster took back in the queue, its delivery not counted."""
+    ack_id = task.pop("ack_id", None)
+    task.pop("cluster", None)
+    if Conf.ORM:
+        from ..brokers.orm import forget_deliveries
+
+        with transaction.atomic(using=Conf.ORM):
             OrmQ.objects.using(Conf.ORM).filter(pk=ack_id).update(lock=timezone.now())
             forget_deliveries([ack_id])
-        else:
-            broker.enqueue(SignedPackage.dumps(task))
-        returned += 1
+    else:
+        broker.enqueue(SignedPackage.dumps(task))
 
 
 def guard(self):
