@@ -12,7 +12,19 @@ class TaskQueueConfig(AppConfig):
     def ready(self):
         from django_q.signals import post_execute, post_execute_in_worker, pre_enqueue, pre_execute
 
-        from . import alerts, backend, checks, retries, schedules{% if cookiecutter.database == "sqlite" %}, sqlite{% endif %}, workarounds
+        from . import (
+            alerts,
+            backend,
+            checks,
+            errors,
+            metrics,
+            retries,
+            schedules,
+{%- if cookiecutter.database == "sqlite" %}
+            sqlite,
+{%- endif %}
+            workarounds,
+        )
         from .brokers.{{ cookiecutter.broker }} import DEPLOY_CHECKS, JOBS, count_attempts
         from .results import prune_successes
         from .workarounds.poison import refuse_unsaveable_result
@@ -53,3 +65,7 @@ class TaskQueueConfig(AppConfig):
         # A task that failed for good: a mail to ADMINS (alerts.py).
         post_execute.connect(alerts.task_failed_for_good, dispatch_uid="task_failed_for_good")
         alerts.final_failure.connect(alerts.mail_the_admins, dispatch_uid="mail_the_admins")
+        # Monitoring, each off until its variable is set: counts for /metrics (metrics.py)
+        # and reports to Sentry (errors.py).
+        metrics.enable()
+        errors.enable()

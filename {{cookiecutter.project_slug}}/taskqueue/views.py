@@ -1,9 +1,10 @@
 import logging
 
-from django.http import JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from . import metrics as queue_metrics
 from .health import cluster_state, database_problem
 
 logger = logging.getLogger(__name__)
@@ -25,3 +26,19 @@ def health(request):
         "checks": {name: "failing" if problem else "ok" for name, problem in problems.items()},
     }
     return JsonResponse(body, status=200 if healthy else 503)
+
+
+@never_cache
+@require_GET
+def metrics(request):
+    """For Prometheus: the queue's metrics (metrics.py), to a request that brings the
+    bearer token METRICS_TOKEN; 404 when it is not set."""
+    if not queue_metrics.enabled():
+        raise Http404("metrics are off: set DJANGO_METRICS_TOKEN")
+    refused = queue_metrics.authorized(request)
+    if refused:
+        response = HttpResponse(status=refused)
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    body, content_type = queue_metrics.exposition()
+    return HttpResponse(body, content_type=content_type)

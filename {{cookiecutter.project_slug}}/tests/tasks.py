@@ -157,6 +157,13 @@ def backing_off(key, failures):
     return fail_then_succeed(key, failures)
 
 
+@retry(attempts=3, delay=1, jitter=0)
+def decline(card):
+    """Fail each attempt with an error that does not name the argument (tests/test_errors.py)."""
+    record(card, "run")
+    raise Flaky("the card was declined")
+
+
 @retry(attempts=5, delay=1.5, cap=1.5, jitter=0.5)
 def capped_with_jitter(key, failures):
     return fail_then_succeed(key, failures)

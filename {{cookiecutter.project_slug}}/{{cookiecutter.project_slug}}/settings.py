@@ -115,8 +115,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Database
 # ------------------------------------------------------------------------------
 {%- if cookiecutter.database == "sqlite" %}
-# One SQLite file for the web server and the task cluster, tuned for both by
-# taskqueue/sqlite.py: see docs/sqlite.md.
+# One file for the web server and the cluster, tuned by taskqueue/sqlite.py (docs/sqlite.md).
 
 DATABASES = {
     "default": {
@@ -211,7 +210,7 @@ TASK_SUCCESS_LIMIT = env.int("DJANGO_TASK_SUCCESS_LIMIT", default={{ cookiecutte
 TASKS = {"default": {"BACKEND": "taskqueue.backend.DjangoQBackend"}}
 
 
-# Logging
+# Logging and monitoring
 # ------------------------------------------------------------------------------
 # django-q2 logs to "django-q" (a hyphen): its warnings everywhere, and each task, at
 # TASK_LOG_LEVEL, in `manage.py qcluster`.
@@ -230,6 +229,13 @@ LOGGING = {
     },
 }
 TASK_LOG_LEVEL = "DEBUG" if DEBUG else "INFO"
+
+# Monitoring, off until set (docs/operations.md): /metrics for a bearer token (the
+# clusters count results in METRICS_DIR), and error reports to Sentry.
+METRICS_TOKEN = env.str("DJANGO_METRICS_TOKEN", default="")
+METRICS_DIR = env.path("DJANGO_METRICS_DIR", default=BASE_DIR / "var" / "metrics")
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+SENTRY_SEND_TASK_ARGUMENTS = env.bool("SENTRY_SEND_TASK_ARGUMENTS", default=False)
 
 
 # Passwords
@@ -255,8 +261,7 @@ STATIC_URL = "static/"
 STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=BASE_DIR / "staticfiles")
 {%- if cookiecutter.database == "sqlite" %}
 
-# `manage.py backup` writes online copies of the database here and keeps the newest
-# BACKUP_KEEP (docs/operations.md).
+# Online copies of the database by `manage.py backup`, the newest BACKUP_KEEP kept.
 BACKUP_DIR = env.path("DJANGO_BACKUP_DIR", default=BASE_DIR / "backups")
 BACKUP_KEEP = env.int("DJANGO_BACKUP_KEEP", default=7)
 {%- endif %}

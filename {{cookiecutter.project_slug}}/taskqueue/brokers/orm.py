@@ -16,6 +16,7 @@ import socket
 from time import sleep
 
 from django.db import connections, models, transaction
+from django.db.models import Count, Min
 from django.utils import timezone
 from django_q import monitor
 from django_q.brokers.orm import ORM
@@ -179,6 +180,18 @@ def queued_task(result_id):
         if result_id in (package.get("id"), package.get("group")):
             return package, row.lock is not None and row.lock > timezone.now()
     return None
+
+
+def queue_state(now):
+    """For /metrics (metrics.py): the tasks waiting, when the oldest began to wait, and
+    the tasks held by each pusher (host:pid). Indexed on (key, lock): migration 0005."""
+    from ..health import held_tasks
+
+    queue = OrmQ.objects.using(Conf.ORM).filter(key=Conf.CLUSTER_NAME)
+    waiting = queue.filter(lock__lte=now).aggregate(count=Count("*"), oldest=Min("lock"))
+    held = Claim.objects.using(Conf.ORM).filter(pk__in=held_tasks(now).values("pk"))
+    by_pusher = dict(held.values("pusher").annotate(n=Count("*")).values_list("pusher", "n"))
+    return {"queued": waiting["count"], "oldest": waiting["oldest"], "held_by_pusher": by_pusher}
 
 
 def remember_enqueued(result_id, package):

@@ -20,7 +20,7 @@ from django.core.checks import Warning
 from django_q.brokers import get_broker
 from django_q.brokers.redis_broker import Redis
 from django_q.conf import Conf
-from django_q.signing import SignedPackage
+from django_q.signing import BadSignature, SignedPackage
 
 from ..retries import TIMEOUT_KEY
 
@@ -57,6 +57,23 @@ def queued_task(result_id):
     if waiting is not None:
         return SignedPackage.loads(waiting), False
     return None
+
+
+def queue_state(now):
+    """For /metrics (metrics.py): the tasks in the list, and when the oldest (its head)
+    was enqueued; what each cluster holds comes from its stats (held_by_pusher None)."""
+    redis_broker = broker()
+    pipeline = redis_broker.connection.pipeline(transaction=False)
+    pipeline.llen(redis_broker.list_key)
+    pipeline.lindex(redis_broker.list_key, 0)
+    queued, head = pipeline.execute()
+    oldest = None
+    if head is not None:
+        try:
+            oldest = SignedPackage.loads(head).get("started")
+        except (TypeError, BadSignature):  # signed with another key: the pusher drops it
+            oldest = None
+    return {"queued": queued, "oldest": oldest, "held_by_pusher": None}
 
 
 def remember_enqueued(result_id, package):

@@ -7,7 +7,9 @@ machinery: half the CPU of an enqueue), one UPDATE ... RETURNING (SQLite 3.35+) 
 up to `bulk` tasks, oldest first, and a plain DELETE acknowledges one. A single UPDATE
 takes SQLite's write lock before it reads, so two clusters on one database never claim
 the same task: each row it returns is locked for `retry` seconds, as upstream locks
-it. Below SQLite 3.35 the claim is upstream's. As OrmBroker does, it counts the
+it. The claim reads the table in id order, not the (key, lock) index that /metrics
+counts with: that index would sort every waiting task for each claim. Below SQLite
+3.35 the claim is upstream's. As OrmBroker does, it counts the
 deliveries with a second statement in the claim's transaction. Q_CLUSTER
 "broker_class" selects it; docs/performance.md measures it.
 """
@@ -28,7 +30,8 @@ TABLE = f'"{OrmQ._meta.db_table}"'
 ENQUEUE = f'INSERT INTO {TABLE} ("key", "payload", "lock") VALUES (%s, %s, %s)'
 CLAIM = (
     f'UPDATE {TABLE} SET "lock" = %s WHERE "id" IN ('
-    f'SELECT "id" FROM {TABLE} WHERE "key" = %s AND "lock" < %s ORDER BY "id" LIMIT %s'
+    f'SELECT "id" FROM {TABLE} NOT INDEXED WHERE "key" = %s AND "lock" < %s '
+    'ORDER BY "id" LIMIT %s'
     ') RETURNING "id", "payload"'
 )
 ACKNOWLEDGE = f'DELETE FROM {TABLE} WHERE "id" = %s'
