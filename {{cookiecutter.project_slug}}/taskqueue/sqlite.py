@@ -8,6 +8,7 @@ measured.
 
 import io
 
+from django.conf import settings
 from django.core.checks import Warning
 from django.core.management import call_command
 from django.db import connections
@@ -16,9 +17,16 @@ from .schedules import Job
 
 
 def upkeep():
-    """PRAGMA optimize, then a checkpoint that empties the WAL file; return the counts."""
+    """PRAGMA optimize, then a checkpoint that empties the WAL file; return the counts.
+
+    Not while Litestream replicates the database (LITESTREAM_REPLICA_URL): it checkpoints
+    the WAL itself, and holds a read lock that a TRUNCATE checkpoint would wait for,
+    holding the write lock meanwhile: every write would stop for the busy_timeout.
+    """
     with connections["default"].cursor() as cursor:
         cursor.execute("PRAGMA optimize")
+        if settings.LITESTREAM_REPLICA_URL:
+            return {"checkpoint": "left to Litestream"}
         cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         busy, wal_pages, checkpointed = cursor.fetchone()
     return {"busy": busy, "wal_pages": wal_pages, "checkpointed": checkpointed}

@@ -140,6 +140,16 @@ def stop_process_group(process, timeout=STOP_TIMEOUT):
     popen.wait(timeout=timeout)
 
 
+def kill_process_group(process):
+    """SIGKILL a process started by start_command() and every process of its group, as
+    a crash or a lost machine would end them; wait for the main one."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.popen.wait(timeout=STOP_TIMEOUT)
+
+
 def free_port():
     """A TCP port on 127.0.0.1 that nothing listens on, for a server a test starts."""
     with socket.socket() as sock:

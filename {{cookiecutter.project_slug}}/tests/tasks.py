@@ -88,6 +88,12 @@ def append_line(path, key, seconds=0):
     return key
 
 
+def record_run_slowly(key):
+    """record_run(), after 20 ms: a backlog that a cluster drains in seconds."""
+    time.sleep(0.02)
+    return record_run(key)
+
+
 def fail_and_record(key):
     record(key, "run")
     raise RuntimeError(f"always fails: {key}")

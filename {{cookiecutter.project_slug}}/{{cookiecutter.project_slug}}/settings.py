@@ -264,6 +264,8 @@ STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=BASE_DIR / "staticfiles")
 # Online copies of the database by `manage.py backup`, the newest BACKUP_KEEP kept.
 BACKUP_DIR = env.path("DJANGO_BACKUP_DIR", default=BASE_DIR / "backups")
 BACKUP_KEEP = env.int("DJANGO_BACKUP_KEEP", default=7)
+# Continuous replication with Litestream, to a directory or an S3 URL (docs/operations.md).
+LITESTREAM_REPLICA_URL = env.str("LITESTREAM_REPLICA_URL", default="")
 {%- endif %}
 
 
