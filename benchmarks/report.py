@@ -115,10 +115,29 @@ def ratio_lines(result):
     ]
 
 
+def metrics_scrape_line(result):
+    """The cost of a /metrics scrape at the deepest queue timed, against the shallowest."""
+    timings = {int(depth): ms for depth, ms in result.get("metrics_scrape_ms", {}).items()}
+    if len(timings) < 2:
+        return "metrics_scrape: n/a"
+    low, high = min(timings), max(timings)
+    ratio = round(timings[high] / timings[low], 2)
+    return (
+        f"metrics_scrape_{high}_vs_{low}: {ratio}x "
+        f"({timings[high]} ms at {high:,} queued, {timings[low]} ms at {low:,})"
+    )
+
+
 def text(result):
     """What run.py prints: the machine, the table, then the ratios as the last lines."""
     return "\n".join(
-        [f"Machine: {result['machine']}", table(result["runs"]), "", *ratio_lines(result)]
+        [
+            f"Machine: {result['machine']}",
+            table(result["runs"]),
+            "",
+            *ratio_lines(result),
+            metrics_scrape_line(result),
+        ]
     )
 
 
@@ -136,13 +155,16 @@ A shared machine: expect ±20% between runs. No test asserts a timing.
 ```
 
 ```
-{chr(10).join(ratio_lines(result))}
+{chr(10).join([*ratio_lines(result), metrics_scrape_line(result)])}
 ```
 
 - `tasks/s` runs from the first enqueue to the last task done; `p50`/`p99`/`max` are
   the producers' enqueue latencies; `errors` are enqueues that raised, `lost` enqueued
   tasks that never ran, `twice` tasks that ran more than once, `tracebacks` the
   tracebacks in the logs of the run's workers (a result that failed to save shows there).
+- `metrics_scrape`: the median time of a `/metrics` scrape (the queue's gauges read
+  from the database, the cluster's counters from their files) with that many tasks
+  queued, in the default project.
 """
 
 
@@ -283,6 +305,11 @@ tasks.
   but every task claimed waits in memory, so `retry` must grow with it (check
   `taskqueue.E002` says by how much).
 - **Logging** stays at INFO in the cluster (a line per task): operators need it.
+
+## /metrics at depth
+
+A scrape of `/metrics` (docs/operations.md) reads the queue's gauges with indexed
+queries and no task's payload: {metrics_scrape}.
 """
 
 
@@ -313,6 +340,7 @@ def performance_page(result):
         new_connections_p50=plain("new_connections")["enqueue_p50_ms"],
         p50=plain("default")["enqueue_p50_ms"],
         statements=statement_rows(result["statements_per_task"]),
+        metrics_scrape=metrics_scrape_line(result),
     )
 
 

@@ -235,6 +235,26 @@ class Target:
             cpu_ms_per_task=round(cpu * 1000 / max(completed, 1), 2),
         )
 
+    def time_metrics_scrapes(self, workdir):
+        """{depth: median ms} of /metrics with the queue that deep (metrics_scrape.py)."""
+        database_env = self.databases.create(f"bench-metrics-{uuid.uuid4().hex[:8]}")
+        env = {
+            **project_env("default", "metrics", database_env),
+            "DJANGO_METRICS_TOKEN": "benchmark-token",
+            "DJANGO_METRICS_DIR": str(workdir / "metrics"),
+        }
+        script = (Path(__file__).parent / "metrics_scrape.py").read_text()
+        try:
+            completed = self.processes.run_manage(
+                "shell", "--no-imports", "-c", script, cwd=self.project, env=env, timeout=600
+            )
+        finally:
+            self.databases.drop(database_env)
+        if completed.returncode != 0:
+            raise RuntimeError(f"the /metrics timing failed:\n{completed.stderr[-3000:]}")
+        timings = json.loads(completed.stdout.strip().splitlines()[-1])
+        return {int(depth): ms for depth, ms in timings.items()}
+
     def count_statements(self, workers, tasks, workdir):
         """{statement kind: per task} of a traced run (overlays/bench_statements.py)."""
         directory = workdir / "statements"
@@ -304,6 +324,7 @@ def main(argv=None):
     targets = {}
     runs = []
     per_task = {}
+    scrapes = {}
     try:
         project = bake(workdir / "sqlite")
         processes = project_processes(project)
@@ -339,6 +360,9 @@ def main(argv=None):
         if not args.only or "statements" in args.only:
             print("counting the statements of each task ...", flush=True)
             per_task = targets["sqlite"].count_statements(default_workers, args.tasks, workdir)
+        if not args.only or "metrics" in args.only:
+            print("timing /metrics at two depths of the queue ...", flush=True)
+            scrapes = targets["sqlite"].time_metrics_scrapes(workdir)
     finally:
         for target in targets.values():
             target.databases.close()
@@ -351,6 +375,7 @@ def main(argv=None):
         "runs": [asdict(run) for run in runs],
     }
     result["statements_per_task"] = per_task
+    result["metrics_scrape_ms"] = {str(depth): ms for depth, ms in scrapes.items()}
     result["ratios"] = report.ratios(result["runs"], default_workers)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")

@@ -39,6 +39,9 @@ def test_committed_results_cover_every_configuration_and_ratio():
     assert configs == CONFIGS
     assert list(result["ratios"]) == list(report.RATIOS)
     assert None not in result["ratios"].values()
+    # /metrics timed at two depths of the queue, 100,000 the deepest.
+    assert max(map(int, result["metrics_scrape_ms"])) == 100_000
+    assert len(result["metrics_scrape_ms"]) == 2 and all(result["metrics_scrape_ms"].values())
     for measured in result["runs"]:
         assert measured["lost"] == measured["duplicated"] == 0, measured
         # The recipe's cluster logs "database is locked": what the template fixes.
@@ -75,7 +78,8 @@ def test_benchmark_prints_the_table_and_writes_json(tmp_path):
     assert all(r["enqueue_errors"] == 0 and r["lost"] == 0 for r in default_runs)
     assert all(r["duplicated"] == 0 and r["logged_errors"] == 0 for r in default_runs)
     assert list(result["ratios"]) == list(report.RATIOS)
-    last_lines = completed.stdout.rstrip().splitlines()[-len(result["ratios"]) :]
-    assert [line.split(":")[0] for line in last_lines] == list(result["ratios"])
+    last_lines = completed.stdout.rstrip().splitlines()[-len(result["ratios"]) - 1 :]
+    names = [*result["ratios"], "metrics_scrape_100000_vs_1000"]
+    assert [line.split(":")[0] for line in last_lines] == names
     assert page.read_text() == report.markdown(result)
     assert (tmp_path / "performance.md").read_text() == report.performance_page(result)

@@ -18,6 +18,9 @@ class TaskQueueConfig(AppConfig):
             checks,
             errors,
             metrics,
+{%- if cookiecutter.database == "sqlite" %}
+            replication,
+{%- endif %}
             retries,
             schedules,
 {%- if cookiecutter.database == "sqlite" %}
@@ -41,6 +44,7 @@ class TaskQueueConfig(AppConfig):
 {%- if cookiecutter.database == "sqlite" %}
         register(sqlite.check_immediate_mode)
         register(sqlite.check_wal, Tags.database)
+        register(replication.check_litestream)
         # This app comes first in INSTALLED_APPS, so the receiver is connected before
         # the first query of any process: web server, qcluster and its workers, tests.
         connection_created.connect(sqlite.configure_sqlite, dispatch_uid="configure_sqlite")

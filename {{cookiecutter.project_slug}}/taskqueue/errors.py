@@ -12,6 +12,7 @@ traceback (its arguments among them) are removed, unless SENTRY_SEND_TASK_ARGUME
 is on, which sends both. docs/operations.md shows how to try it.
 """
 
+import logging
 import sys
 
 from django.conf import settings
@@ -28,6 +29,7 @@ TASK_TAG = "task.func"
 
 # The task the worker of this process runs (note_task).
 _running = {}
+logger = logging.getLogger("django-q")
 
 
 def enable():
@@ -56,9 +58,15 @@ class TaskErrorReporter:
     """django-q2's worker calls report() in the `except` of the task that raised."""
 
     def report(self):
+        """Report the exception being handled; never raise (the worker would die)."""
+        try:
+            self.send(sys.exc_info()[1], _running.pop("task", None) or {})
+        except Exception:
+            logger.exception("The task's error could not be reported to Sentry")
+
+    def send(self, exception, task):
         import sentry_sdk
 
-        task = _running.pop("task", None) or {}
         with sentry_sdk.new_scope() as scope:
             func = path_of(task.get("func", ""))
             scope.set_tag(TASK_TAG, func)
@@ -76,7 +84,7 @@ class TaskErrorReporter:
                 context["args"] = repr(task.get("args"))
                 context["kwargs"] = repr(task.get("kwargs"))
             scope.set_context("task", context)
-            sentry_sdk.capture_exception(sys.exc_info()[1])
+            sentry_sdk.capture_exception(exception)
         sentry_sdk.flush(timeout=FLUSH_SECONDS)
 
 

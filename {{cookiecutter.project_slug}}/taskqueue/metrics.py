@@ -21,6 +21,7 @@ import socket
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Max
 from django.utils import timezone
 from django_q.conf import Conf
@@ -58,7 +59,13 @@ def enable():
     if not enabled() or _counted:
         return
     directory = Path(settings.METRICS_DIR)
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ImproperlyConfigured(
+            f"DJANGO_METRICS_DIR {directory} cannot be created ({exc}): the clusters count "
+            "results there for /metrics; point it at a directory this user can write."
+        ) from exc
     # Read by prometheus-client when a process writes its first value.
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
     from prometheus_client import Counter, Histogram, values

