@@ -50,3 +50,15 @@ class ScheduledRetry(models.Model):
 
     def __str__(self):
         return f"attempt {self.attempt} of {self.task_id} at {self.due_at:%Y-%m-%d %H:%M:%S}"
+
+
+class QueuedResult(models.Model):
+    """Which row of the ORM broker's queue holds a standard task's package, by its result
+    id: get_result() reads that row alone, however long the queue (brokers/orm.py).
+    Written with the row; a row outlives its task until the hourly pruning job."""
+
+    result_id = models.CharField(max_length=100, primary_key=True)
+    queue_id = models.BigIntegerField()
+
+    def __str__(self):
+        return f"result {self.result_id}: queued task {self.queue_id}"

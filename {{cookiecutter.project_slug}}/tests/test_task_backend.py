@@ -11,10 +11,12 @@ from datetime import timedelta
 import pytest
 from asgiref.sync import async_to_sync
 from django.core.checks import Error
-from django.test.utils import modify_settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext, modify_settings
 from django.utils import timezone
 from django_q.conf import Conf
 from django_q.models import Schedule
+from django_q.signing import SignedPackage
 from django_q.tasks import async_task
 
 from taskqueue.backend import (
@@ -168,6 +170,30 @@ def test_get_result_and_refresh_give_the_result_enqueue_returned():
     before = copy.copy(result)
     result.refresh()
     assert result == before
+
+
+def reads_of(result_id, monkeypatch):
+    """(packages unpickled, database queries) of one get_result()."""
+    loads = []
+    unpickle = SignedPackage.loads
+    monkeypatch.setattr(SignedPackage, "loads", lambda value: loads.append(1) or unpickle(value))
+    with CaptureQueriesContext(connection) as queries:
+        result = standard_tasks.add.get_result(result_id)
+    monkeypatch.setattr(SignedPackage, "loads", unpickle)
+    assert result.status == TaskResultStatus.READY
+    return len(loads), len(queries)
+
+
+@pytest.mark.django_db
+def test_reading_a_queued_task_costs_the_same_however_long_the_queue(live_env, monkeypatch):
+    results = [standard_tasks.add.enqueue(n, n) for n in range(20)]
+    shallow = reads_of(results[10].id, monkeypatch)
+    for n in range(300):
+        async_task("tests.tasks.record_run", f"behind-{n}")
+        standard_tasks.add.enqueue(n, 0)
+    assert reads_of(results[10].id, monkeypatch) == shallow
+    assert shallow[0] == 1  # its own package, no other
+    assert standard_tasks.add.get_result(results[10].id).args == [10, 10]
 
 
 @pytest.mark.django_db

@@ -13,6 +13,7 @@ docs/broker-orm.md gives the guarantees.
 
 import os
 import socket
+from contextvars import ContextVar
 from time import sleep
 
 from django.db import connections, models, transaction
@@ -26,7 +27,7 @@ from django_q.signals import post_execute
 from django_q.signing import BadSignature, SignedPackage
 from django_q.utils import get_func_repr
 
-from ..models import Claim
+from ..models import Claim, QueuedResult
 from ..retries import policy_for
 from ..schedules import Job
 
@@ -42,6 +43,10 @@ RETURNING = ' RETURNING "queue_id", "deliveries"'
 # The broker's own recurring job and deployment checks (apps.py registers them).
 JOBS = [Job("prune the claims of finished tasks", f"{__name__}.prune_claims", cron="30 * * * *")]
 DEPLOY_CHECKS = []
+
+# The standard task about to be enqueued in this context: (result id, package id), set
+# by remember_enqueued() (pre_enqueue) and taken by the broker's enqueue().
+_next_result = ContextVar("next_result", default=None)
 
 DIED = (
     "attempt {attempt} of {attempts} ended without a result: the worker running it died "
@@ -59,6 +64,16 @@ class OrmBroker(ORM):
         (past CONN_MAX_AGE, or broken) outside a transaction."""
         self.get_connection()
         return connections[Conf.ORM]
+
+    def enqueue(self, task):
+        """Upstream's enqueue; a standard task's result id is recorded with its row."""
+        result = take_next_result(task)
+        if result is None:
+            return super().enqueue(task)
+        with transaction.atomic(using=Conf.ORM):
+            queue_id = super().enqueue(task)
+            record_result(result, queue_id)
+        return queue_id
 
     def dequeue(self):
         connection = self.database()
@@ -163,23 +178,31 @@ def forget_deliveries(ack_ids):
 
 
 def prune_claims():
-    """Delete the claims of tasks no longer queued; return how many."""
+    """Delete the claims, and the result records, of tasks no longer queued; return how
+    many."""
     queued = OrmQ.objects.using(Conf.ORM).values("pk")
-    return Claim.objects.using(Conf.ORM).exclude(pk__in=queued).delete()[0]
+    claims = Claim.objects.using(Conf.ORM).exclude(pk__in=queued).delete()[0]
+    results = QueuedResult.objects.using(Conf.ORM).exclude(queue_id__in=queued).delete()[0]
+    return claims + results
 
 
 def queued_task(result_id):
     """(package, taken) of the task in a queue, or None.
 
-    It reads every queued task: get_result() of a task not finished yet costs a scan
+    It reads the task's own row, found by its QueuedResult: the same cost at any depth
     of the queue. A task taken by a cluster stays in the queue, locked, until its
     result is saved.
     """
-    for row in OrmQ.objects.using(Conf.ORM).all():
-        package = row.task
-        if result_id in (package.get("id"), package.get("group")):
-            return package, row.lock is not None and row.lock > timezone.now()
-    return None
+    queue_id = (
+        QueuedResult.objects.using(Conf.ORM)
+        .filter(pk=result_id)
+        .values_list("queue_id", flat=True)
+        .first()
+    )
+    row = queue_id and OrmQ.objects.using(Conf.ORM).filter(pk=queue_id).first()
+    if not row:
+        return None
+    return row.task, row.lock is not None and row.lock > timezone.now()
 
 
 def queue_state(now):
@@ -195,7 +218,34 @@ def queue_state(now):
 
 
 def remember_enqueued(result_id, package):
-    """Nothing to record: the task's row in the queue is its record."""
+    """Note the standard task that the broker's enqueue() is about to queue (pre_enqueue
+    comes just before it): its row is recorded by result id in the same transaction."""
+    _next_result.set((result_id, package["id"]))
+
+
+def take_next_result(payload):
+    """The result id noted for this payload's task, or None; the note is used up either
+    way (one left by an enqueue that never reached the broker does not match)."""
+    noted = _next_result.get()
+    if noted is None:
+        return None
+    _next_result.set(None)
+    result_id, package_id = noted
+    try:
+        matches = SignedPackage.loads(payload).get("id") == package_id
+    except (TypeError, BadSignature):
+        matches = False
+    return result_id if matches else None
+
+
+def record_result(result_id, queue_id):
+    """One INSERT (an UPDATE for a result id queued before)."""
+    QueuedResult.objects.using(Conf.ORM).bulk_create(
+        [QueuedResult(result_id=result_id, queue_id=queue_id)],
+        update_conflicts=True,
+        unique_fields=["result_id"],
+        update_fields=["queue_id"],
+    )
 
 
 def mark_running(result_id, package):

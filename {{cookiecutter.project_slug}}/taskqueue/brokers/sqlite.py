@@ -16,11 +16,12 @@ deliveries with a second statement in the claim's transaction. Q_CLUSTER
 
 import sqlite3
 
+from django.db import transaction
 from django.utils import timezone
 from django_q.conf import Conf
 from django_q.models import OrmQ
 
-from .orm import OrmBroker
+from .orm import OrmBroker, record_result, take_next_result
 
 # RETURNING came with SQLite 3.35.0 (2021-03-12).
 HAS_RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
@@ -43,8 +44,14 @@ class SqliteBroker(OrmBroker):
     def enqueue(self, task):
         connection = self.database()
         now = connection.ops.adapt_datetimefield_value(timezone.now())
-        with connection.cursor() as cursor:
+        result = take_next_result(task)
+        if result is None:
+            with connection.cursor() as cursor:
+                cursor.execute(ENQUEUE, [self.list_key, task, now])
+                return cursor.lastrowid
+        with transaction.atomic(using=Conf.ORM), connection.cursor() as cursor:
             cursor.execute(ENQUEUE, [self.list_key, task, now])
+            record_result(result, cursor.lastrowid)
             return cursor.lastrowid
 
     def claim(self, connection):
