@@ -31,7 +31,12 @@ SHELL_VARIABLES = ("DATABASE_URL", "REDIS_URL")
 # The files each answer does not use, removed after generation.
 UNUSED_FILES = {
     "database": {
-        "sqlite": ("docs/postgresql.md", "tests/test_postgresql.py"),
+        "sqlite": (
+            "docs/postgresql.md",
+            "taskqueue/brokers/postgresql.py",
+            "tests/test_postgresql.py",
+            "tests/test_postgresql_broker.py",
+        ),
         "postgresql": (
             "taskqueue/sqlite.py",
             "taskqueue/brokers/sqlite.py",
@@ -59,7 +64,9 @@ UNUSED_FILES = {
         "redis": (
             "taskqueue/brokers/orm.py",
             "taskqueue/brokers/sqlite.py",
+            "taskqueue/brokers/postgresql.py",
             "tests/test_sqlite_broker.py",
+            "tests/test_postgresql_broker.py",
             "tests/test_replication.py",
             "taskqueue/migrations/0002_create_cache_table.py",
             "tests/test_orm_broker.py",

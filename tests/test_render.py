@@ -177,7 +177,7 @@ def test_the_settings_point_at_the_queue_app(rendered):
     assert settings["tasks"]["default"]["BACKEND"] == "taskqueue.backend.DjangoQBackend"
     broker_class = {
         ("sqlite", "orm"): "taskqueue.brokers.sqlite.SqliteBroker",
-        ("postgresql", "orm"): "taskqueue.brokers.orm.OrmBroker",
+        ("postgresql", "orm"): "taskqueue.brokers.postgresql.PostgresBroker",
         ("sqlite", "redis"): "taskqueue.brokers.redis.RedisBroker",
         ("postgresql", "redis"): "taskqueue.brokers.redis.RedisBroker",
     }[rendered.context["database"], rendered.context["broker"]]

@@ -154,7 +154,12 @@ class DjangoQBackend(BaseTaskBackend):
             row = QTask.objects.filter(group=result_id).first()
         if row is not None:
             return self._result_of_row(result_id, row)
-        package, taken = broker().queued_task(result_id) or ({"func": None}, False)
+        queued = broker().queued_task(result_id)
+        if queued is None:  # its result may have been saved, and its row acknowledged, since
+            row = QTask.objects.filter(pk=result_id).first()
+            if row is not None:
+                return self._result_of_row(result_id, row)
+        package, taken = queued or ({"func": None}, False)
         # RUNNING once a worker began it: a cluster may hold a task it took, in memory.
         started_at, last_attempted_at = attempt_times(package.get("id")) if taken else (None, None)
         return self._result(

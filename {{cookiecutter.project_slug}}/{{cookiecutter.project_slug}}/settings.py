@@ -175,7 +175,7 @@ Q_CLUSTER = {
 {%- if cookiecutter.broker == "orm" %}
     "orm": "default",
     # The ORM broker that counts each delivery of a task as an attempt (docs/broker-orm.md).
-    "broker_class": "{{ 'taskqueue.brokers.sqlite.SqliteBroker' if cookiecutter.database == 'sqlite' else 'taskqueue.brokers.orm.OrmBroker' }}",
+    "broker_class": "{{ 'taskqueue.brokers.sqlite.SqliteBroker' if cookiecutter.database == 'sqlite' else 'taskqueue.brokers.postgresql.PostgresBroker' }}",
 {%- else %}
     "redis": env.str("REDIS_URL", default="redis://127.0.0.1:6379/0"),
 {%- endif %}

@@ -13,6 +13,7 @@ docs/broker-orm.md gives the guarantees.
 
 import os
 import socket
+from contextlib import nullcontext
 from contextvars import ContextVar
 from time import sleep
 
@@ -94,6 +95,42 @@ class OrmBroker(ORM):
             if queue.filter(id=task.id, lock=task.lock).update(lock=self.timeout(task)):
                 claimed.append((task.pk, task.payload))
         return claimed
+
+
+class StatementBroker(OrmBroker):
+    """OrmBroker with one plain statement each to enqueue, claim and acknowledge, which a
+    subclass writes for its database (the broker module named after it): an
+    INSERT, an UPDATE ... RETURNING that locks up to `bulk` tasks for `retry` seconds,
+    and a DELETE. Upstream enqueues through Model.save(), claims with a SELECT then an
+    UPDATE of each row, and acknowledges with a DELETE inside a transaction."""
+
+    ENQUEUE = CLAIM = ACKNOWLEDGE = None  # SQL: (key, payload, lock); (lock, key, now, bulk); (id)
+
+    def enqueue(self, task):
+        connection = self.database()
+        now = connection.ops.adapt_datetimefield_value(timezone.now())
+        result = take_next_result(task)  # a standard task: its row recorded with it
+        with transaction.atomic(using=Conf.ORM) if result else nullcontext():
+            with connection.cursor() as cursor:
+                cursor.execute(self.ENQUEUE, [self.list_key, task, now])
+                queue_id = self.inserted_id(cursor)
+            if result:
+                record_result(result, queue_id)
+        return queue_id
+
+    def inserted_id(self, cursor):
+        return cursor.fetchone()[0]  # ENQUEUE ends with RETURNING "id"
+
+    def claim(self, connection):
+        adapt = connection.ops.adapt_datetimefield_value
+        params = [adapt(self.timeout(None)), self.list_key, adapt(timezone.now()), Conf.BULK]
+        with connection.cursor() as cursor:
+            cursor.execute(self.CLAIM, params)
+            return sorted(cursor.fetchall())
+
+    def delete(self, task_id):
+        with self.database().cursor() as cursor:
+            cursor.execute(self.ACKNOWLEDGE, [task_id])
 
 
 def pusher_id():

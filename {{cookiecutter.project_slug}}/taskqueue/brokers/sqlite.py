@@ -16,57 +16,32 @@ deliveries with a second statement in the claim's transaction. Q_CLUSTER
 
 import sqlite3
 
-from django.db import transaction
-from django.utils import timezone
-from django_q.conf import Conf
 from django_q.models import OrmQ
 
-from .orm import OrmBroker, record_result, take_next_result
+from .orm import OrmBroker, StatementBroker
 
 # RETURNING came with SQLite 3.35.0 (2021-03-12).
 HAS_RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
 
-# The three statements, quoted for SQLite (this broker runs on nothing else).
 TABLE = f'"{OrmQ._meta.db_table}"'
-ENQUEUE = f'INSERT INTO {TABLE} ("key", "payload", "lock") VALUES (%s, %s, %s)'
-CLAIM = (
-    f'UPDATE {TABLE} SET "lock" = %s WHERE "id" IN ('
-    f'SELECT "id" FROM {TABLE} NOT INDEXED WHERE "key" = %s AND "lock" < %s '
-    'ORDER BY "id" LIMIT %s'
-    ') RETURNING "id", "payload"'
-)
-ACKNOWLEDGE = f'DELETE FROM {TABLE} WHERE "id" = %s'
 
 
-class SqliteBroker(OrmBroker):
+class SqliteBroker(StatementBroker):
+    # The three statements, quoted for SQLite (this broker runs on nothing else).
+    ENQUEUE = f'INSERT INTO {TABLE} ("key", "payload", "lock") VALUES (%s, %s, %s)'
+    CLAIM = (
+        f'UPDATE {TABLE} SET "lock" = %s WHERE "id" IN ('
+        f'SELECT "id" FROM {TABLE} NOT INDEXED WHERE "key" = %s AND "lock" < %s '
+        'ORDER BY "id" LIMIT %s'
+        ') RETURNING "id", "payload"'
+    )
+    ACKNOWLEDGE = f'DELETE FROM {TABLE} WHERE "id" = %s'
     returning = HAS_RETURNING
 
-    def enqueue(self, task):
-        connection = self.database()
-        now = connection.ops.adapt_datetimefield_value(timezone.now())
-        result = take_next_result(task)
-        if result is None:
-            with connection.cursor() as cursor:
-                cursor.execute(ENQUEUE, [self.list_key, task, now])
-                return cursor.lastrowid
-        with transaction.atomic(using=Conf.ORM), connection.cursor() as cursor:
-            cursor.execute(ENQUEUE, [self.list_key, task, now])
-            record_result(result, cursor.lastrowid)
-            return cursor.lastrowid
+    def inserted_id(self, cursor):
+        return cursor.lastrowid
 
     def claim(self, connection):
         if not self.returning:
-            return super().claim(connection)
-        params = [
-            connection.ops.adapt_datetimefield_value(self.timeout(None)),
-            self.list_key,
-            connection.ops.adapt_datetimefield_value(timezone.now()),
-            Conf.BULK,
-        ]
-        with connection.cursor() as cursor:
-            cursor.execute(CLAIM, params)
-            return sorted(cursor.fetchall())
-
-    def delete(self, task_id):
-        with self.database().cursor() as cursor:
-            cursor.execute(ACKNOWLEDGE, [task_id])
+            return OrmBroker.claim(self, connection)
+        return super().claim(connection)
