@@ -413,6 +413,7 @@ def note_enqueued(sender, task, **kwargs):
     """Receiver of django-q2's pre_enqueue, wherever async_task() runs (enqueue(), a
     schedule, django-q2's own API): the broker records the standard tasks."""
     if standard_task(task["func"]) is None:
+        broker().remember_enqueued(None, task)  # nothing to record for this one
         return
     enqueued_at = _enqueuing.get()
     if enqueued_at is not None:  # from enqueue(): the time its TaskResult has

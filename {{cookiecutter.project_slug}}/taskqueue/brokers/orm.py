@@ -45,9 +45,15 @@ RETURNING = ' RETURNING "queue_id", "deliveries"'
 JOBS = [Job("prune the claims of finished tasks", f"{__name__}.prune_claims", cron="30 * * * *")]
 DEPLOY_CHECKS = []
 
-# The standard task about to be enqueued in this context: (result id, package id), set
-# by remember_enqueued() (pre_enqueue) and taken by the broker's enqueue().
+# The result id of the standard task about to be enqueued in this context, or None:
+# set by remember_enqueued() for each async_task() (pre_enqueue comes just before the
+# broker's enqueue), taken by the broker's enqueue().
 _next_result = ContextVar("next_result", default=None)
+RESULTS = f'"{QueuedResult._meta.db_table}"'
+RECORD_RESULT = (
+    f'INSERT INTO {RESULTS} ("result_id", "queue_id") VALUES (%s, %s) '
+    'ON CONFLICT ("result_id") DO UPDATE SET "queue_id" = EXCLUDED."queue_id"'
+)
 
 DIED = (
     "attempt {attempt} of {attempts} ended without a result: the worker running it died "
@@ -68,12 +74,12 @@ class OrmBroker(ORM):
 
     def enqueue(self, task):
         """Upstream's enqueue; a standard task's result id is recorded with its row."""
-        result = take_next_result(task)
+        result = take_next_result()
         if result is None:
             return super().enqueue(task)
         with transaction.atomic(using=Conf.ORM):
             queue_id = super().enqueue(task)
-            record_result(result, queue_id)
+            record_result(self.database(), result, queue_id)
         return queue_id
 
     def dequeue(self):
@@ -109,13 +115,13 @@ class StatementBroker(OrmBroker):
     def enqueue(self, task):
         connection = self.database()
         now = connection.ops.adapt_datetimefield_value(timezone.now())
-        result = take_next_result(task)  # a standard task: its row recorded with it
+        result = take_next_result()  # a standard task: its row recorded with it
         with transaction.atomic(using=Conf.ORM) if result else nullcontext():
             with connection.cursor() as cursor:
                 cursor.execute(self.ENQUEUE, [self.list_key, task, now])
                 queue_id = self.inserted_id(cursor)
             if result:
-                record_result(result, queue_id)
+                record_result(connection, result, queue_id)
         return queue_id
 
     def inserted_id(self, cursor):
@@ -255,34 +261,24 @@ def queue_state(now):
 
 
 def remember_enqueued(result_id, package):
-    """Note the standard task that the broker's enqueue() is about to queue (pre_enqueue
-    comes just before it): its row is recorded by result id in the same transaction."""
-    _next_result.set((result_id, package["id"]))
+    """Note the task that the broker's enqueue() is about to queue: a standard task's
+    result id, recorded with its row in the same transaction, or None (backend.py
+    sends None for the other tasks, so that a note never outlives its enqueue)."""
+    _next_result.set(None if package.get("sync") else result_id)
 
 
-def take_next_result(payload):
-    """The result id noted for this payload's task, or None; the note is used up either
-    way (one left by an enqueue that never reached the broker does not match)."""
-    noted = _next_result.get()
-    if noted is None:
-        return None
-    _next_result.set(None)
-    result_id, package_id = noted
-    try:
-        matches = SignedPackage.loads(payload).get("id") == package_id
-    except (TypeError, BadSignature):
-        matches = False
-    return result_id if matches else None
+def take_next_result():
+    """The result id noted for the task being enqueued, or None; the note is used up."""
+    result_id = _next_result.get()
+    if result_id is not None:
+        _next_result.set(None)
+    return result_id
 
 
-def record_result(result_id, queue_id):
+def record_result(connection, result_id, queue_id):
     """One INSERT (an UPDATE for a result id queued before)."""
-    QueuedResult.objects.using(Conf.ORM).bulk_create(
-        [QueuedResult(result_id=result_id, queue_id=queue_id)],
-        update_conflicts=True,
-        unique_fields=["result_id"],
-        update_fields=["queue_id"],
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(RECORD_RESULT, [result_id, queue_id])
 
 
 def mark_running(result_id, package):

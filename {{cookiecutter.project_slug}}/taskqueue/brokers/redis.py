@@ -77,7 +77,10 @@ def queue_state(now):
 
 
 def remember_enqueued(result_id, package):
-    """Record a task as it is enqueued, for get_result()."""
+    """Record a standard task (result_id None: another task) as it is enqueued, for
+    get_result()."""
+    if result_id is None:
+        return
     signed = SignedPackage.dumps(package)
     broker().connection.set(key(WAITING_KEY, result_id), signed, ex=WAITING_SECONDS)
 
