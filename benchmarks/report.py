@@ -67,6 +67,11 @@ RATIOS = {
     "default_vs_redis": (("default", "plain", None), ("redis", "plain", None)),
     "default_vs_redis_4_workers": (("default", "plain", 4), ("redis", "plain", 4)),
     "default_vs_postgresql": (("default", "plain", None), ("postgresql", "plain", None)),
+    "postgresql_vs_upstream_broker": (
+        ("postgresql", "plain", None),
+        ("postgresql_upstream", "plain", None),
+    ),
+    "postgresql_4_workers_vs_2": (("postgresql", "plain", 4), ("postgresql", "plain", 2)),
 }
 
 
@@ -193,7 +198,8 @@ PERFORMANCE_ROWS = [
     ("django_q2_pruning", "default answers, with django-q2's `save_limit` pruning"),
     ("new_connections", "default answers, with `CONN_MAX_AGE` 0"),
     ("redis", "default answers, with the Redis broker"),
-    ("postgresql", "`database=postgresql` (the ORM broker on PostgreSQL)"),
+    ("postgresql", "`database=postgresql` (the ORM broker tuned for PostgreSQL)"),
+    ("postgresql_upstream", "`database=postgresql`, with django-q2's own ORM broker"),
     ("django_tasks_db", "django-tasks-db's `db_worker`, one process per worker"),
     ("huey", "huey: SqliteHuey, synchronous NORMAL, `-k process`"),
 ]

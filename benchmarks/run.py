@@ -57,7 +57,14 @@ ON_REQUEST = ("recycle_1",)
 # Then "statements": a traced run of the generated settings, whose SQL statements are
 # counted per task (its timings are not reported).
 # The settings overlay of each config, where it is not bench_<config>.py.
-OVERLAYS = {"postgresql": "default", "standard_api": "default", "huey": "default"}
+OVERLAYS = {
+    "postgresql": "default",
+    "postgresql_upstream": "upstream_broker",
+    "standard_api": "default",
+    "huey": "default",
+}
+# Side by side on PostgreSQL, when its server answers: django-q2's own ORM broker there.
+POSTGRESQL_SIDE_BY_SIDE = ("postgresql_upstream",)
 # How each config's producers enqueue, where it is not async_task() in tests/producer.py.
 STANDARD_API = {"options": ("--api", "standard", "--func", "bench_tasks.record_run")}
 PRODUCERS = {
@@ -308,7 +315,8 @@ def plan(default_workers, servers):
     configs = [("default", n) for n in counts] + [("recipe", 1)]
     configs += [(config, n) for config in servers for n in counts]
     runs = [(config, pattern, n) for config, n in configs for pattern in ("plain", "atomic")]
-    return runs + [(config, "plain", default_workers) for config in SIDE_BY_SIDE + ON_REQUEST]
+    side_by_side = SIDE_BY_SIDE + (POSTGRESQL_SIDE_BY_SIDE if "postgresql" in servers else ())
+    return runs + [(config, "plain", default_workers) for config in side_by_side + ON_REQUEST]
 
 
 def machine():
@@ -355,7 +363,7 @@ def main(argv=None):
             if skipped:
                 continue
             print(f"running {config} / {pattern} / {workers} workers ...", flush=True)
-            target = targets["postgresql" if config == "postgresql" else "sqlite"]
+            target = targets["postgresql" if config.startswith("postgresql") else "sqlite"]
             runs.append(target.measure(config, pattern, workers, args.tasks, workdir))
         if not args.only or "statements" in args.only:
             print("counting the statements of each task ...", flush=True)

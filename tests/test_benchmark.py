@@ -19,6 +19,7 @@ CONFIGS = {
     "recipe",
     "redis",
     "postgresql",
+    "postgresql_upstream",
     "huey",
     "django_tasks_db",
     "standard_api",

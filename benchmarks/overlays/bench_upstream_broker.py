@@ -1,5 +1,5 @@
-"""The generated settings with django-q2's own ORM broker instead of the SQLite-tuned
-one (my_project's taskqueue/brokers/sqlite.py)."""
+"""The generated settings with django-q2's own ORM broker instead of the tuned one
+(my_project's taskqueue/brokers/sqlite.py, or postgresql.py in a PostgreSQL project)."""
 
 import os
 
