@@ -96,7 +96,6 @@ def restore(env, path, *options):
     """`litestream restore` of the replica into path; the completed process."""
     _, arguments, environment = replication.command("restore", *options, env["DJANGO_SQLITE_PATH"])
     environment = {**environment, **env}
-    environment.pop("AWS_CA_BUNDLE", None)  # as replication.command() does
     return subprocess.run(arguments, env=environment, capture_output=True, text=True, timeout=60)
 
 

@@ -13,7 +13,6 @@ docs/broker-orm.md gives the guarantees.
 
 import os
 import socket
-from contextlib import nullcontext
 from contextvars import ContextVar
 from time import sleep
 
@@ -73,14 +72,19 @@ class OrmBroker(ORM):
         return connections[Conf.ORM]
 
     def enqueue(self, task):
-        """Upstream's enqueue; a standard task's result id is recorded with its row."""
+        """Insert the task's row; a standard task's result id is recorded with it, in the
+        same transaction."""
         result = take_next_result()
         if result is None:
-            return super().enqueue(task)
+            return self.insert(task)
         with transaction.atomic(using=Conf.ORM):
-            queue_id = super().enqueue(task)
-            record_result(self.database(), result, queue_id)
+            queue_id = self.insert(task)
+            record_result(connections[Conf.ORM], result, queue_id)
         return queue_id
+
+    def insert(self, task):
+        """The task's row in the queue, by upstream's enqueue; return its id."""
+        return super().enqueue(task)
 
     def dequeue(self):
         connection = self.database()
@@ -112,17 +116,12 @@ class StatementBroker(OrmBroker):
 
     ENQUEUE = CLAIM = ACKNOWLEDGE = None  # SQL: (key, payload, lock); (lock, key, now, bulk); (id)
 
-    def enqueue(self, task):
+    def insert(self, task):
         connection = self.database()
         now = connection.ops.adapt_datetimefield_value(timezone.now())
-        result = take_next_result()  # a standard task: its row recorded with it
-        with transaction.atomic(using=Conf.ORM) if result else nullcontext():
-            with connection.cursor() as cursor:
-                cursor.execute(self.ENQUEUE, [self.list_key, task, now])
-                queue_id = self.inserted_id(cursor)
-            if result:
-                record_result(connection, result, queue_id)
-        return queue_id
+        with connection.cursor() as cursor:
+            cursor.execute(self.ENQUEUE, [self.list_key, task, now])
+            return self.inserted_id(cursor)
 
     def inserted_id(self, cursor):
         return cursor.fetchone()[0]  # ENQUEUE ends with RETURNING "id"
