@@ -252,9 +252,17 @@ def test_workers_that_die_use_their_attempts_and_the_last_ends_as_a_failure(
         assert failure.attempt_count == max_attempts
         assert f"attempt {max_attempts} of {max_attempts} ended without a result" in failure.result
     assert cluster.popen.poll() is None  # the cluster went on
-    log = re.sub(r"\n\s+", " ", cluster.log())  # long mail headers are folded: unfold them
-    assert log.count("Task failed: tests.tasks.die_and_record") == 1  # one mail each
-    assert log.count("Task failed: tests.tasks.stick_in_c_and_record") == 1
+
+    def unfolded_log():
+        return re.sub(r"\n\s+", " ", cluster.log())  # long mail headers are folded
+
+    # The mail follows the acknowledgement that both_ended() saw: wait for it.
+    subjects = [
+        f"Task failed: tests.tasks.{name}" for name in ("die_and_record", "stick_in_c_and_record")
+    ]
+    assert wait_for(lambda: all(subject in unfolded_log() for subject in subjects), timeout=10)
+    log = unfolded_log()
+    assert [log.count(subject) for subject in subjects] == [1, 1]  # one mail each
 
 
 @pytest.mark.django_db(transaction=True)
