@@ -146,6 +146,15 @@ def test_the_default_django_version_is_the_newest_this_python_runs(python, defau
     )
 
 
+def test_each_django_version_supports_its_pythons_oldest_to_newest():
+    assert local_extensions.supported_pythons("6.1") == ["3.12", "3.13", "3.14"]
+    assert local_extensions.supported_pythons("5.2") == ["3.10", "3.11", "3.12", "3.13"]
+    assert local_extensions.supported_pythons("4.2") == []
+    assert local_extensions.newest_python("6.1") == "3.14"
+    assert local_extensions.newest_python("4.2") == ""
+    assert set(local_extensions.NEWEST_PYTHONS) == set(local_extensions.DJANGO_VERSIONS)
+
+
 def test_hooks_import_unrendered():
     for module in (pre_gen_project, post_gen_project):
         assert importlib.reload(module).RENDERED_ANSWERS.startswith("{{")

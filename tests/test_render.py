@@ -117,6 +117,10 @@ def test_pyproject_names_the_django_version_and_its_python(rendered):
     assert f"Framework :: Django :: {version}" in pyproject["project"]["classifiers"]
     oldest = rendered.context["__python_min"]
     assert pyproject["project"]["requires-python"] == f">={oldest}"
+    newest = {"6.1": "3.14", "5.2": "3.13"}[version]
+    pythons = [c.rsplit(" ", 1)[1] for c in pyproject["project"]["classifiers"] if ":: 3." in c]
+    assert pythons[0] == oldest and pythons[-1] == newest
+    assert len(pythons) == int(newest.split(".")[1]) - int(oldest.split(".")[1]) + 1
     assert pyproject["tool"]["ruff"]["target-version"] == f"py{oldest.replace('.', '')}"
     assert pyproject["tool"]["uv"]["package"] is False
     assert not (rendered.path / "requirements.txt").exists()
@@ -220,7 +224,8 @@ def test_ci_workflow_installs_migrates_checks_and_tests(rendered):
     for command in ("pip install -e . --group dev", "migrate", "check", "pytest"):
         assert command in commands
     python_versions = workflow["jobs"]["test"]["strategy"]["matrix"]["python-version"]
-    assert python_versions == [rendered.context["__python_min"], "3.13"]
+    newest = "3.14" if rendered.context["django_version"] == "6.1" else "3.13"
+    assert python_versions == [rendered.context["__python_min"], newest]
     actions = {step["uses"].split("@")[0]: step["uses"] for step in steps if "uses" in step}
     assert actions == {
         "actions/checkout": "actions/checkout@v6",

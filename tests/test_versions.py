@@ -14,6 +14,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+import yaml
 
 from .answers import NO_VIRTUALENV
 from .conftest import TEMPLATE_DIR, run
@@ -99,6 +100,9 @@ def test_django_61_project_installs_django_61_on_python_313(project_61):
     assert "Django~=6.1.0" in pyproject["project"]["dependencies"]
     assert not any("django-tasks" in name for name in pyproject["project"]["dependencies"])
     assert "Framework :: Django :: 6.1" in pyproject["project"]["classifiers"]
+    assert "Programming Language :: Python :: 3.14" in pyproject["project"]["classifiers"]
+    workflow = yaml.safe_load((project_61 / ".github" / "workflows" / "ci.yml").read_text())
+    assert workflow["jobs"]["test"]["strategy"]["matrix"]["python-version"] == ["3.12", "3.14"]
     assert '"django_tasks"' not in (project_61 / "my_project" / "settings.py").read_text()
     assert "from django.tasks import task" in (project_61 / "core" / "tasks.py").read_text()
 
