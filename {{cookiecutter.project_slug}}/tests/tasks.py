@@ -33,6 +33,20 @@ def record_pid(key):
     record(key, str(os.getpid()))
 
 
+def record_the_workarounds(key):
+    """Record the worker's pid if the workarounds and the result guard are active in it,
+    "missing" if not (a worker started without what qcluster's process installed)."""
+    from django_q.signals import post_execute_in_worker
+
+    from taskqueue.workarounds import WORKAROUNDS
+
+    receivers = post_execute_in_worker.receivers  # (dispatch_uid, sender id), receiver...
+    guarded = any(receiver[0][0] == "unsaveable_result" for receiver in receivers)
+    active = guarded and all(workaround.active for workaround in WORKAROUNDS)
+    time.sleep(0.2)  # both workers take some
+    record(key, str(os.getpid()) if active else "missing")
+
+
 def exit_and_record(key):
     """Record the run, then leave the process as a script would: SystemExit."""
     record(key, "run")

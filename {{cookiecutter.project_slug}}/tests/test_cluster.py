@@ -134,6 +134,23 @@ def test_recycle_1_runs_each_task_in_a_fresh_worker(live_env, start_cluster, tas
 
 
 @pytest.mark.slow
+def test_every_worker_runs_with_the_workarounds_and_the_result_guard(
+    live_env, start_cluster, task_runs
+):
+    """The cluster forks its processes (workarounds/cluster.py, fork_context), whatever
+    Python's default start method: forkserver from Python 3.14, whose workers would start
+    without what qcluster's process installed."""
+    cluster = start_cluster(DJANGO_Q_WORKERS="2")
+    keys = [f"forked-{n}" for n in range(8)]
+    for key in keys:
+        async_task("tests.tasks.record_the_workarounds", key)
+    assert wait_for(lambda: task_runs.count() == len(keys), timeout=30), cluster.log()
+    workers = {event for _, event in task_runs.events()}
+    assert "missing" not in workers
+    assert len(workers) == 2, cluster.log()
+
+
+@pytest.mark.slow
 def test_a_worker_past_max_rss_is_replaced_and_its_tasks_all_run(
     live_env, start_cluster, task_runs
 ):

@@ -7,6 +7,7 @@ check the workarounds themselves, where a real cluster is not needed (the cluste
 tests use real processes and signals: test_cluster.py, test_poison.py).
 """
 
+import multiprocessing
 import os
 import pickle
 import queue
@@ -38,6 +39,7 @@ from django_q.status import Stat
 from taskqueue.workarounds import WORKAROUNDS, cluster, installed_version, outages
 from taskqueue.workarounds.brokers import UPSTREAM_GET_BROKER, UPSTREAM_GET_STATS
 from taskqueue.workarounds.cluster import (
+    UPSTREAM_GET_MP_CONTEXT,
     UPSTREAM_GUARD,
     UPSTREAM_REINCARNATE,
     UPSTREAM_SPAWN_CLUSTER,
@@ -223,6 +225,20 @@ def test_upstream_starts_the_cluster_processes_killable_by_sigterm(no_stats):
 
 def test_the_cluster_processes_start_with_sigterm_ignored(no_stats):
     assert signal_at_each_spawn(spawn_cluster) == {signal.SIG_IGN}
+
+
+def test_upstream_takes_python_s_default_start_method_where_fork_is_missing(monkeypatch):
+    # From Python 3.14, that default is forkserver on Linux: its processes would start
+    # without what qcluster's process installed.
+    monkeypatch.setattr(django_q.cluster.multiprocessing, "get_all_start_methods", lambda: [])
+    chosen = UPSTREAM_GET_MP_CONTEXT().get_start_method()
+    assert chosen == multiprocessing.get_start_method(), fixed_upstream("fork_context")
+
+
+def test_the_cluster_forks_its_processes_whatever_python_s_default(monkeypatch):
+    monkeypatch.setattr(django_q.cluster.multiprocessing, "get_all_start_methods", lambda: [])
+    monkeypatch.setattr(multiprocessing, "get_start_method", lambda allow_none=False: "spawn")
+    assert django_q.cluster.get_mp_context().get_start_method() == "fork"
 
 
 def test_upstream_stop_runs_the_tasks_taken_ahead_before_the_workers_stop(no_stats):

@@ -44,6 +44,11 @@ class Workaround:
         replacement = staticmethod(self.replacement) if self.static else self.replacement
         setattr(self.owner, self.name, replacement)
 
+    @property
+    def active(self):
+        """Whether django-q2 runs the replacement in this process."""
+        return getattr(self.owner, self.name) is self.replacement
+
 
 WORKAROUNDS = (
     Workaround(Broker, "get_stats", brokers.get_stats),
@@ -52,6 +57,7 @@ WORKAROUNDS = (
     Workaround(Sentinel, "spawn_cluster", cluster.spawn_cluster),
     Workaround(Sentinel, "stop", cluster.stop),
     Workaround(Sentinel, "guard", cluster.guard),
+    Workaround(django_q.cluster, "get_mp_context", cluster.fork_context),
     Workaround(PickleSerializer, "loads", poison.loads_task, static=True),
     Workaround(SignedPackage, "loads", poison.loads_with_fallback_keys, static=True),
     Workaround(django_q.worker, "TimeoutHandler", poison.ContainedTimeoutHandler),

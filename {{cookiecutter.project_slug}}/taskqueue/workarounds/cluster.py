@@ -6,18 +6,22 @@ a scheduler that runs every 30 s.
   stopping cluster runs every task it took ahead first (stop).
 - The guard runs the scheduler once every 30 s, so a schedule runs up to 30 s late
   (guard).
+- The start method of the cluster's processes is django-q2's choice, not the
+  project's (fork_context).
 docs/django-q2.md lists every workaround; tests/test_workarounds.py reproduces each
 bug on django-q2's own code, tests/test_cluster.py kills the cluster's processes and
 stops it with real signals, tests/test_orm_broker.py counts the attempts of a task
 that times out.
 """
 
+import multiprocessing
 import os
 import queue
 import signal
 import threading
 from multiprocessing import current_process
 
+import django_q.cluster
 from django.db import DatabaseError, close_old_connections, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -36,6 +40,7 @@ UPSTREAM_REINCARNATE = Sentinel.reincarnate
 UPSTREAM_SPAWN_CLUSTER = Sentinel.spawn_cluster
 UPSTREAM_STOP = Sentinel.stop
 UPSTREAM_GUARD = Sentinel.guard
+UPSTREAM_GET_MP_CONTEXT = django_q.cluster.get_mp_context
 
 # The exit code of a cluster's guard that stopped it after a sudden death.
 SUDDEN_DEATH_EXIT_CODE = 3
@@ -212,3 +217,16 @@ def schedule_due():
         return due.exists()
     except DatabaseError:
         return False  # an outage: the scheduler would fail too; the next cycle asks again
+
+
+def fork_context():
+    """The cluster forks its guard, workers, monitor and pusher from the `qcluster`
+    process: each starts with what that process installed when Django started (these
+    workarounds, the result guard, the signal receivers, the database settings).
+
+    django-q2 1.11 forks where the platform can, and falls back to Python's default
+    start method otherwise. From Python 3.14 that default is forkserver on Linux,
+    which would start the processes without any of it; here the choice is the
+    project's, whatever upstream or Python default to (docs/django-q2.md).
+    """
+    return multiprocessing.get_context("fork")
