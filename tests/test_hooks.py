@@ -217,6 +217,26 @@ def test_failing_migrate_keeps_the_project_and_says_how_to_retry(monkeypatch, tm
     assert (tmp_path / ".env").is_file()
 
 
+def test_uv_makes_the_venv_for_this_python_with_pip_and_the_dev_group(tmp_path):
+    make, install = post_gen_project.uv_commands("/bin/uv", tmp_path)
+    assert make == ("/bin/uv", "venv", "--seed", "--python", sys.executable, ".venv")
+    python = tmp_path / ".venv" / "bin" / "python"
+    assert install == ("/bin/uv", "pip", "install", "--python", python, "-e", ".", "--group", "dev")
+
+
+def test_a_failing_uv_says_so_in_one_line(tmp_path, capsys):
+    uv = tmp_path / "uv"
+    uv.write_text("#!/bin/sh\necho 'network unreachable' >&2\nexit 2\n")
+    uv.chmod(0o755)
+    with pytest.raises(SystemExit):
+        post_gen_project.create_virtualenv(tmp_path, uv=str(uv))
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("ERROR")]
+    assert errors == [
+        "ERROR: `uv venv --seed` failed (exit 2, output above); generate again with "
+        "create_virtualenv=no and install the dependencies yourself."
+    ]
+
+
 def test_variables_of_the_shell_do_not_reach_the_project():
     environ = {
         "PATH": "/usr/bin",
