@@ -1,6 +1,7 @@
 """Both Django versions: 5.2 under this Python (test_suites.py runs those projects),
-6.1 baked and tested under Python 3.13, as a user would: cookiecutter run by that
-Python makes the project's .venv, installs Django 6.1 and migrates.
+6.1 baked and tested under Python 3.13 and under Python 3.14, as a user would:
+cookiecutter run by that Python makes the project's .venv, installs Django 6.1 and
+migrates. Python 3.14 runs in a container of a Debian sid image (tests/containers.py).
 
 The interpreters come from `pyenv root` or PATH. With REQUIRE_PYTHONS=1 (set by
 .ci/run) a missing one fails the test instead of skipping it.
@@ -17,7 +18,8 @@ import pytest
 import yaml
 
 from .answers import NO_VIRTUALENV
-from .conftest import TEMPLATE_DIR, run
+from .conftest import COMMAND_TIMEOUT, SUITE_TIMEOUT, TEMPLATE_DIR, run
+from .containers import base_image, podman
 
 REQUIRE_PYTHONS = os.environ.get("REQUIRE_PYTHONS") == "1"
 # Minutes: a bake installs the dependencies from the package index.
@@ -107,28 +109,100 @@ def test_django_61_project_installs_django_61_on_python_313(project_61):
     assert "from django.tasks import task" in (project_61 / "core" / "tasks.py").read_text()
 
 
-@pytest.mark.slow
-@pytest.mark.venv
-def test_django_61_project_is_clean_and_its_suite_passes(project_61):
-    python = project_61 / ".venv" / "bin" / "python"
+def assert_clean_and_passing(run_in_project):
+    """A baked project's checks, lint and whole suite pass; run_in_project(command, env,
+    timeout) runs a command in the project's folder, where .venv is."""
     for command in (
-        [python, "-W", "error", "manage.py", "check", "--fail-level", "WARNING"],
-        [python, "manage.py", "makemigrations", "--check", "--dry-run"],
-        [project_61 / ".venv" / "bin" / "ruff", "check", "."],
-        [project_61 / ".venv" / "bin" / "ruff", "format", "--check", "."],
+        [".venv/bin/python", "-W", "error", "manage.py", "check", "--fail-level", "WARNING"],
+        [".venv/bin/python", "manage.py", "makemigrations", "--check", "--dry-run"],
+        [".venv/bin/ruff", "check", "."],
+        [".venv/bin/ruff", "format", "--check", "."],
     ):
-        completed = run(command, cwd=project_61)
+        completed = run_in_project(command, {}, COMMAND_TIMEOUT)
         assert completed.returncode == 0, completed.stdout + completed.stderr
     # moto[server], the S3 of the replication test, is in the template's test requirements,
     # not in the project: that case skips here (test_suites.py runs it).
-    tests = run(
-        [python, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-        cwd=project_61,
-        env={"REQUIRE_SERVICES": "0"},
-        timeout=1200,
+    tests = run_in_project(
+        [".venv/bin/python", "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        {"REQUIRE_SERVICES": "0"},
+        SUITE_TIMEOUT * 2,
     )
     assert tests.returncode == 0, tests.stdout[-5000:] + tests.stderr[-2000:]
     assert " passed" in tests.stdout.splitlines()[-1]
+
+
+@pytest.mark.slow
+@pytest.mark.venv
+def test_django_61_project_is_clean_and_its_suite_passes(project_61):
+    assert_clean_and_passing(
+        lambda command, env, timeout: run(command, cwd=project_61, env=env, timeout=timeout)
+    )
+
+
+@pytest.fixture(scope="session")
+def sid_314(tmp_path_factory):
+    """Runs commands in a container of the Python 3.14 base image (Debian sid), on the
+    host's network (the package index, PostgreSQL, Redis), with a folder of the test
+    mounted at /out."""
+    image = base_image("3.14")
+    output = tmp_path_factory.mktemp("django-61-py314")
+
+    def in_container(command, workdir="/out", env=None, timeout=BAKE_TIMEOUT):
+        options = [f"--env={key}={value}" for key, value in (env or {}).items()]
+        return podman(
+            "run",
+            "--rm",
+            "--init",  # a PID 1 that reaps the processes the suite's tests orphan
+            "--network",
+            "host",
+            "-v",
+            f"{output}:/out",
+            "-v",
+            f"{TEMPLATE_DIR}:/template:ro",
+            "-v",
+            "/etc/ssl/certs:/etc/ssl/certs:ro",
+            "-w",
+            workdir,
+            *options,
+            image,
+            *command,
+            timeout=timeout,
+        )
+
+    in_container.output = output
+    return in_container
+
+
+@pytest.fixture(scope="session")
+def project_61_on_314(sid_314):
+    """A project baked by Python 3.14 with django_version=6.1 and every default (pip makes
+    its .venv: no uv in that image)."""
+    bake = (
+        "python -m venv /tmp/cookiecutter && /tmp/cookiecutter/bin/pip install -q "
+        "'cookiecutter>=2.6' && /tmp/cookiecutter/bin/cookiecutter --no-input /template "
+        "--output-dir /out django_version=6.1"
+    )
+    completed = sid_314(["sh", "-c", bake])
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    return sid_314.output / "my_project"
+
+
+@pytest.mark.slow
+@pytest.mark.venv
+def test_django_61_project_is_clean_and_its_suite_passes_on_python_314(sid_314, project_61_on_314):
+    version = sid_314(
+        [
+            "my_project/.venv/bin/python",
+            "-c",
+            "import django, sys; print(django.get_version(), sys.version)",
+        ]
+    )
+    assert version.stdout.startswith("6.1.") and " 3.14." in version.stdout, version.stdout
+    assert_clean_and_passing(
+        lambda command, env, timeout: sid_314(
+            command, workdir="/out/my_project", env=env, timeout=timeout
+        )
+    )
 
 
 @pytest.mark.skipif(sys.version_info >= (3, 12), reason="this Python runs Django 6.1")
