@@ -1,9 +1,8 @@
-"""What a generated project needs on one server: systemd units, an image, compose.
-
-There is no Docker engine on these machines: the Dockerfile is linted (hadolint), its
-build and start steps run as a script outside Docker, and compose.yaml is checked as
-data. The units pass `systemd-analyze verify`. The generated docs/operations.md says
-what is not tested.
+"""What a generated project needs on one server: systemd units, an image, compose,
+checked for every answer: the Dockerfile is linted (hadolint), its build and start steps
+run as a script outside any engine, compose.yaml is checked as data, and the units pass
+`systemd-analyze verify`. test_containers.py and test_systemd.py run the default
+project's image, compose file and units for real.
 """
 
 import configparser
