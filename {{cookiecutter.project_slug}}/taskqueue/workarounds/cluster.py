@@ -1,5 +1,5 @@
 """Cluster workarounds: a dead monitor or pusher, a SIGTERM to the process group, a stop,
-a scheduler that runs every 30 s.
+a scheduler that runs every 30 s, the start method of the cluster's processes.
 
 - A dead monitor or pusher is replaced by one that never works (reincarnate).
 - A SIGTERM to the process group kills the cluster mid-task (spawn_cluster), and a
@@ -224,9 +224,9 @@ def fork_context():
     process: each starts with what that process installed when Django started (these
     workarounds, the result guard, the signal receivers, the database settings).
 
-    django-q2 1.11 forks where the platform can, and falls back to Python's default
-    start method otherwise. From Python 3.14 that default is forkserver on Linux,
-    which would start the processes without any of it; here the choice is the
-    project's, whatever upstream or Python default to (docs/django-q2.md).
+    django-q2 1.11 forks where the platform can, and takes Python's default start
+    method otherwise. A process started another way (spawn, or forkserver, Python's
+    default on Linux from 3.14) would have none of it. Here the choice is the
+    project's, whatever django-q2 or Python make their default (docs/django-q2.md).
     """
     return multiprocessing.get_context("fork")
