@@ -37,6 +37,8 @@ UNUSED_FILES = {
             "docs/postgresql.md",
             "taskqueue/brokers/postgresql.py",
             "tests/test_postgresql.py",
+            "tests/hosts.py",
+            "tests/test_hosts.py",
             "tests/test_postgresql_broker.py",
         ),
         "postgresql": (

@@ -56,7 +56,12 @@ ONLY_FOR = {
         "docs/sqlite.md",
         "docs/performance.md",
     ),
-    ("database", "postgresql"): ("docs/postgresql.md", "tests/test_postgresql.py"),
+    ("database", "postgresql"): (
+        "docs/postgresql.md",
+        "tests/test_postgresql.py",
+        "tests/hosts.py",
+        "tests/test_hosts.py",
+    ),
     ("broker", "orm"): (
         "taskqueue/brokers/orm.py",
         "taskqueue/migrations/0002_create_cache_table.py",

@@ -24,6 +24,12 @@ POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
 
 
+def pytest_collection_modifyitems(items):
+    """The tests marked `suite` take minutes each: they go first, so that the two workers
+    of `-n 2` share them from the start instead of one running the last alone."""
+    items.sort(key=lambda item: item.get_closest_marker("suite") is None)
+
+
 def run(args, cwd, env=None, timeout=COMMAND_TIMEOUT):
     """Run a command; return the CompletedProcess (text output captured)."""
     return subprocess.run(

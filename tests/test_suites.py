@@ -18,6 +18,7 @@ pytestmark = pytest.mark.slow
 SCREEN_WIDTH = 1280
 
 
+@pytest.mark.suite
 @pytest.mark.parametrize("name", COMBINATIONS)
 def test_generated_suite_passes(cookies, services_for, tmp_path, name):
     env = services_for(name)

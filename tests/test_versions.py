@@ -24,6 +24,7 @@ from .containers import base_image, podman
 REQUIRE_PYTHONS = os.environ.get("REQUIRE_PYTHONS") == "1"
 # Minutes: a bake installs the dependencies from the package index.
 BAKE_TIMEOUT = 600
+UV_CACHE = Path(os.environ.get("UV_CACHE_DIR", Path.home() / ".cache" / "uv"))
 
 
 def find_python(version):
@@ -133,6 +134,7 @@ def assert_clean_and_passing(run_in_project):
 
 @pytest.mark.slow
 @pytest.mark.venv
+@pytest.mark.suite
 def test_django_61_project_is_clean_and_its_suite_passes(project_61):
     assert_clean_and_passing(
         lambda command, env, timeout: run(command, cwd=project_61, env=env, timeout=timeout)
@@ -146,28 +148,20 @@ def sid_314(tmp_path_factory):
     mounted at /out."""
     image = base_image("3.14")
     output = tmp_path_factory.mktemp("django-61-py314")
+    UV_CACHE.mkdir(parents=True, exist_ok=True)
 
     def in_container(command, workdir="/out", env=None, timeout=BAKE_TIMEOUT):
-        options = [f"--env={key}={value}" for key, value in (env or {}).items()]
-        return podman(
-            "run",
-            "--rm",
-            "--init",  # a PID 1 that reaps the processes the suite's tests orphan
-            "--network",
-            "host",
-            "-v",
-            f"{output}:/out",
-            "-v",
-            f"{TEMPLATE_DIR}:/template:ro",
-            "-v",
-            "/etc/ssl/certs:/etc/ssl/certs:ro",
-            "-w",
-            workdir,
-            *options,
-            image,
-            *command,
-            timeout=timeout,
-        )
+        options = ["--rm", "--init", "--network", "host", "-w", workdir]  # --init: a PID 1
+        # that reaps the processes the suite's tests orphan
+        for host, container in (
+            (output, "/out"),
+            (TEMPLATE_DIR, "/template:ro"),
+            ("/etc/ssl/certs", "/etc/ssl/certs:ro"),
+            (UV_CACHE, "/root/.cache/uv"),  # this machine's uv downloads, shared
+        ):
+            options += ["-v", f"{host}:{container}"]
+        options += [f"--env={key}={value}" for key, value in (env or {}).items()]
+        return podman("run", *options, image, *command, timeout=timeout)
 
     in_container.output = output
     return in_container
@@ -175,12 +169,12 @@ def sid_314(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def project_61_on_314(sid_314):
-    """A project baked by Python 3.14 with django_version=6.1 and every default (pip makes
-    its .venv: no uv in that image)."""
+    """A project baked by Python 3.14 with django_version=6.1 and every default; uv, on
+    PATH beside cookiecutter, makes its .venv."""
     bake = (
         "python -m venv /tmp/cookiecutter && /tmp/cookiecutter/bin/pip install -q "
-        "'cookiecutter>=2.6' && /tmp/cookiecutter/bin/cookiecutter --no-input /template "
-        "--output-dir /out django_version=6.1"
+        "'cookiecutter>=2.6' uv && PATH=/tmp/cookiecutter/bin:$PATH cookiecutter --no-input "
+        "/template --output-dir /out django_version=6.1"
     )
     completed = sid_314(["sh", "-c", bake])
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
@@ -189,6 +183,7 @@ def project_61_on_314(sid_314):
 
 @pytest.mark.slow
 @pytest.mark.venv
+@pytest.mark.suite
 def test_django_61_project_is_clean_and_its_suite_passes_on_python_314(sid_314, project_61_on_314):
     version = sid_314(
         [

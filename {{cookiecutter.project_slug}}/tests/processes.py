@@ -33,10 +33,14 @@ def command_env(env=None):
     return {**os.environ, **(env or {})}
 
 
-def run_manage(*args, python=sys.executable, cwd=BASE_DIR, env=None, timeout=COMMAND_TIMEOUT):
-    """Run `python manage.py ARGS` to completion; return it with its text output captured."""
+def run_manage(
+    *args, python=sys.executable, cwd=BASE_DIR, env=None, timeout=COMMAND_TIMEOUT, prefix=()
+):
+    """Run `python manage.py ARGS` to completion; return it with its text output captured.
+
+    prefix goes before the command: `ip netns exec NAME` runs it on a test host."""
     return subprocess.run(
-        [str(python), "manage.py", *map(str, args)],
+        [*map(str, prefix), str(python), "manage.py", *map(str, args)],
         cwd=cwd,
         env=command_env(env),
         capture_output=True,

@@ -28,6 +28,13 @@ def record_run(key):
     return key
 
 
+def record_host(key):
+    """Record the test host the task runs on (TEST_HOST: test_hosts.py), then take a while,
+    so that a cut link finds tasks running."""
+    record(key, os.environ.get("TEST_HOST", "?"))
+    time.sleep(0.3)
+
+
 def record_pid(key):
     """Record the id of the worker process that runs the task."""
     record(key, str(os.getpid()))

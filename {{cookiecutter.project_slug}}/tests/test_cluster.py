@@ -7,6 +7,7 @@ import signal
 import psutil
 import pytest
 from django_q.brokers import get_broker
+from django_q.conf import Conf
 from django_q.status import Stat
 from django_q.tasks import async_task
 
@@ -140,14 +141,14 @@ def test_every_worker_runs_with_the_workarounds_and_the_result_guard(
     """The cluster forks its processes (workarounds/cluster.py, fork_context), whatever
     Python's default start method: forkserver from Python 3.14, whose workers would start
     without what qcluster's process installed."""
-    cluster = start_cluster(DJANGO_Q_WORKERS="2")
+    cluster = start_cluster()
     keys = [f"forked-{n}" for n in range(8)]
     for key in keys:
         async_task("tests.tasks.record_the_workarounds", key)
     assert wait_for(lambda: task_runs.count() == len(keys), timeout=30), cluster.log()
     workers = {event for _, event in task_runs.events()}
     assert "missing" not in workers
-    assert len(workers) == 2, cluster.log()
+    assert len(workers) >= min(2, Conf.WORKERS), cluster.log()  # more with recycle 1
 
 
 @pytest.mark.slow

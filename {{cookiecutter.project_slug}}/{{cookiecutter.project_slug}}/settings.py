@@ -144,6 +144,12 @@ DATABASES = {
 # Reuse connections between requests and broker polls, checked before reuse.
 DATABASES["default"]["CONN_MAX_AGE"] = 600
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# A connection lost mid-transaction (a machine off the network) frees its locks after a
+# minute, not hours later; one whose server stops answering fails after 30 s.
+_options = DATABASES["default"].setdefault("OPTIONS", {})
+_options["options"] = f"{_options.get('options', '')} -c idle_in_transaction_session_timeout=60s"
+_options.update(keepalives_idle=30, keepalives_interval=10, keepalives_count=3)
+_options.setdefault("tcp_user_timeout", 30000)  # milliseconds
 {%- endif %}
 {%- if cookiecutter.broker == "orm" %}
 
