@@ -149,6 +149,32 @@ def metrics_scrape_sentence(result):
     )
 
 
+# The reads backlog.py times at two depths of a backlog.
+BACKLOG_READS = ("get_result", "health", "qhealth", "admin")
+
+
+def backlog_lines(result):
+    """Each read's cost at the deepest backlog against the shallowest, then the drain
+    rate of the first tenth (the deepest queue) against the last."""
+    backlog = result.get("backlog")
+    if not backlog:
+        return ["backlog: n/a"]
+    depths = {int(depth): reads for depth, reads in backlog["depths"].items()}
+    low, high = min(depths), max(depths)
+    lines = [
+        f"backlog_{read}_{high}_vs_{low}: {round(depths[high][read] / depths[low][read], 2)}x "
+        f"({depths[high][read]} ms at {high:,} queued, {depths[low][read]} ms at {low:,})"
+        for read in BACKLOG_READS
+    ]
+    tenths = backlog["drain_tenths"]
+    lines.append(
+        f"backlog_first_vs_last_tenth: {round(tenths[0] / tenths[-1], 2)}x (tasks/s per "
+        f"tenth of {backlog['tasks']:,}: {', '.join(f'{rate:g}' for rate in tenths)}; "
+        f"lost {backlog['lost']}, twice {backlog['duplicated']})"
+    )
+    return lines
+
+
 def text(result):
     """What run.py prints: the machine, the table, then the ratios as the last lines."""
     return "\n".join(
@@ -158,6 +184,7 @@ def text(result):
             "",
             *ratio_lines(result),
             metrics_scrape_line(result),
+            *backlog_lines(result),
         ]
     )
 
@@ -176,7 +203,7 @@ A shared machine: expect ±20% between runs. No test asserts a timing.
 ```
 
 ```
-{chr(10).join([*ratio_lines(result), metrics_scrape_line(result)])}
+{chr(10).join([*ratio_lines(result), metrics_scrape_line(result), *backlog_lines(result)])}
 ```
 
 - `tasks/s` runs from the first enqueue to the last task done; `p50`/`p99`/`max` are
@@ -186,6 +213,10 @@ A shared machine: expect ±20% between runs. No test asserts a timing.
 - `metrics_scrape`: the median time of a `/metrics` scrape (the queue's gauges read
   from the database, the cluster's counters from their files) with that many tasks
   queued, in the default project.
+- `backlog`: standard tasks queued while no cluster runs; each read's median cost
+  (`get_result` of a queued task, `/health/`, `qhealth`'s check, the admin's queued-tasks
+  page) with a twentieth of them queued and with all of them, then the tasks per second
+  of each tenth as a cluster drains them, the first tenth with the queue deepest.
 """
 
 

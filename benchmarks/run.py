@@ -1,12 +1,14 @@
 """Benchmark the generated project's task queue, side by side on this machine.
 
-    python benchmarks/run.py [--tasks N] [--json FILE] [--docs FILE] [--project-docs FILE]
-        [--only CONFIG,...]
+    python benchmarks/run.py [--tasks N] [--backlog N] [--json FILE] [--docs FILE]
+        [--project-docs FILE] [--only CONFIG,...]
 
 Bakes the default project, copies the settings overlays of benchmarks/overlays/ into
 it, and for each configuration starts the workers (a real qcluster, or a peer's: huey,
 django-tasks-db) while 4 producer processes enqueue N tasks in all, with the project's
-own helpers (its tests/processes.py).
+own helpers (its tests/processes.py). Then a backlog of --backlog tasks is queued before
+a cluster starts: the per-task reads are timed at a twentieth of it and at all of it
+(backlog.py), and the cluster's drain rate is taken for each tenth.
 benchmarks/README.md lists the configurations and the figures. It prints a table,
 then the ratios as its last lines; --json writes the figures, --docs the results
 page, --project-docs the generated docs/performance.md (benchmarks/report.py). Run
@@ -14,6 +16,7 @@ it with the Python of the template's test requirements (requirements-test.txt).
 """
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -77,6 +80,9 @@ PRODUCERS = {
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=1000, help="tasks per run (default 1000)")
+    parser.add_argument(
+        "--backlog", type=int, default=20_000, help="tasks queued before the cluster starts"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--docs", type=Path, help="also write the results page to this file")
     parser.add_argument(
@@ -262,6 +268,65 @@ class Target:
         timings = json.loads(completed.stdout.strip().splitlines()[-1])
         return {int(depth): ms for depth, ms in timings.items()}
 
+    def measure_backlog(self, tasks, workdir):
+        """A backlog of `tasks` standard tasks queued while no cluster runs: the reads
+        timed at two depths of it (backlog.py), then a cluster drains it; the drain rate
+        of each tenth, the first tenth being the deepest queue."""
+        run_name = f"bench-backlog-{uuid.uuid4().hex[:8]}"
+        database_env = self.databases.create(run_name)
+        env = {
+            **project_env("default", run_name, database_env),
+            "BENCH_BACKLOG_DEPTHS": f"{tasks // 20},{tasks}",
+        }
+        script = (Path(__file__).parent / "backlog.py").read_text()
+        try:
+            completed = self.processes.run_manage(
+                "shell", "--no-imports", "-c", script, cwd=self.project, env=env, timeout=1800
+            )
+            if completed.returncode != 0:
+                raise RuntimeError(f"the backlog timing failed:\n{completed.stderr[-3000:]}")
+            depths = json.loads(completed.stdout.strip().splitlines()[-1])
+            # Not waited for: the drain is timed from the first task done, without the
+            # cluster's start-up.
+            cluster = self.processes.start_cluster(
+                workdir / f"{run_name}.log", skip_checks=True, cwd=self.project, env=env
+            )
+            try:
+                crossed = self.drain_times(database_env, tasks)
+                runs = self.databases.count(database_env, COUNT_RUNS)
+                done = self.databases.count(database_env, COUNT_DONE)
+            finally:
+                self.processes.stop_process_group(cluster)
+        finally:
+            self.databases.drop(database_env)
+        tenth = tasks / 10
+        return {
+            "tasks": tasks,
+            "depths": depths,
+            "drain_tenths": [
+                round(tenth / (end - start), 1)
+                for start, end in zip(crossed, crossed[1:], strict=False)
+            ],
+            "lost": tasks - done,
+            "duplicated": runs - done,
+        }
+
+    def drain_times(self, database_env, tasks):
+        """[when the first task was done, when each tenth of `tasks` was] (monotonic s)."""
+        count = functools.partial(self.databases.count, database_env, COUNT_DONE)
+        if not self.processes.wait_for(lambda: count() >= 1, timeout=60, interval=0.01):
+            raise RuntimeError("the backlog's cluster ran no task in 60 s")
+        crossed = [time.monotonic()]
+        deadline = crossed[0] + max(120, tasks / 20)
+        while len(crossed) <= 10 and time.monotonic() < deadline:
+            done = count()
+            while len(crossed) <= 10 and done >= tasks * len(crossed) / 10:
+                crossed.append(time.monotonic())
+            time.sleep(0.05)
+        if len(crossed) <= 10:
+            raise RuntimeError(f"the backlog did not drain: {done} of {tasks} done")
+        return crossed
+
     def count_statements(self, workers, tasks, workdir):
         """{statement kind: per task} of a traced run (overlays/bench_statements.py)."""
         directory = workdir / "statements"
@@ -333,6 +398,7 @@ def main(argv=None):
     runs = []
     per_task = {}
     scrapes = {}
+    backlog = {}
     try:
         project = bake(workdir / "sqlite")
         processes = project_processes(project)
@@ -371,6 +437,9 @@ def main(argv=None):
         if not args.only or "metrics" in args.only:
             print("timing /metrics at two depths of the queue ...", flush=True)
             scrapes = targets["sqlite"].time_metrics_scrapes(workdir)
+        if not args.only or "backlog" in args.only:
+            print(f"queueing a backlog of {args.backlog:,} tasks, then draining it ...", flush=True)
+            backlog = targets["sqlite"].measure_backlog(args.backlog, workdir)
     finally:
         for target in targets.values():
             target.databases.close()
@@ -384,6 +453,7 @@ def main(argv=None):
     }
     result["statements_per_task"] = per_task
     result["metrics_scrape_ms"] = {str(depth): ms for depth, ms in scrapes.items()}
+    result["backlog"] = backlog
     result["ratios"] = report.ratios(result["runs"], default_workers)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")

@@ -26,7 +26,7 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
 
 def pytest_collection_modifyitems(items):
     """The tests marked `suite` take minutes each: they go first, so that the two workers
-    of `-n 2` share them from the start instead of one running the last alone."""
+    of `-n 2 --dist worksteal` share them from the start, and end together."""
     items.sort(key=lambda item: item.get_closest_marker("suite") is None)
 
 

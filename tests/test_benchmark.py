@@ -43,6 +43,10 @@ def test_committed_results_cover_every_configuration_and_ratio():
     # /metrics timed at two depths of the queue, 100,000 the deepest.
     assert max(map(int, result["metrics_scrape_ms"])) == 100_000
     assert len(result["metrics_scrape_ms"]) == 2 and all(result["metrics_scrape_ms"].values())
+    # A backlog of 20,000, its reads timed at 1,000 and 20,000, drained with none lost.
+    backlog = result["backlog"]
+    assert backlog["tasks"] == 20_000 and set(backlog["depths"]) == {"1000", "20000"}
+    assert backlog["lost"] == backlog["duplicated"] == 0
     for measured in result["runs"]:
         assert measured["lost"] == measured["duplicated"] == 0, measured
         # The recipe's cluster logs "database is locked": what the template fixes.
@@ -58,7 +62,8 @@ def test_benchmark_prints_the_table_and_writes_json(tmp_path):
     results = tmp_path / "bench.json"
     page = tmp_path / "benchmarks.md"
     completed = run(
-        [sys.executable, "benchmarks/run.py", "--tasks", "40", "--json", results, "--docs", page]
+        [sys.executable, "benchmarks/run.py", "--tasks", "40", "--backlog", "400"]
+        + ["--json", results, "--docs", page]
         + ["--project-docs", tmp_path / "performance.md"],
         cwd=TEMPLATE_DIR,
         timeout=600,
@@ -79,8 +84,12 @@ def test_benchmark_prints_the_table_and_writes_json(tmp_path):
     assert all(r["enqueue_errors"] == 0 and r["lost"] == 0 for r in default_runs)
     assert all(r["duplicated"] == 0 and r["logged_errors"] == 0 for r in default_runs)
     assert list(result["ratios"]) == list(report.RATIOS)
-    last_lines = completed.stdout.rstrip().splitlines()[-len(result["ratios"]) - 1 :]
-    names = [*result["ratios"], "metrics_scrape_100000_vs_1000"]
+    backlog = [f"backlog_{read}_400_vs_20" for read in report.BACKLOG_READS]
+    names = [*result["ratios"], "metrics_scrape_100000_vs_1000", *backlog]
+    names.append("backlog_first_vs_last_tenth")
+    last_lines = completed.stdout.rstrip().splitlines()[-len(names) :]
     assert [line.split(":")[0] for line in last_lines] == names
+    assert result["backlog"]["lost"] == result["backlog"]["duplicated"] == 0
+    assert len(result["backlog"]["drain_tenths"]) == 10
     assert page.read_text() == report.markdown(result)
     assert (tmp_path / "performance.md").read_text() == report.performance_page(result)
