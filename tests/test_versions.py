@@ -24,6 +24,7 @@ from .containers import base_image, podman
 REQUIRE_PYTHONS = os.environ.get("REQUIRE_PYTHONS") == "1"
 # Minutes: a bake installs the dependencies from the package index.
 BAKE_TIMEOUT = 600
+CERTIFICATE_VARIABLES = ("SSL_CERT_FILE", "SSL_CERT_DIR", "PIP_CERT")
 UV_CACHE = Path(os.environ.get("UV_CACHE_DIR", Path.home() / ".cache" / "uv"))
 
 
@@ -160,7 +161,10 @@ def sid_314(tmp_path_factory):
             (UV_CACHE, "/root/.cache/uv"),  # this machine's uv downloads, shared
         ):
             options += ["-v", f"{host}:{container}"]
-        options += [f"--env={key}={value}" for key, value in (env or {}).items()]
+        # The certificates the host's tools are told to trust (mounted above): uv reads
+        # SSL_CERT_FILE, not the system store.
+        trusted = {name: os.environ[name] for name in CERTIFICATE_VARIABLES if name in os.environ}
+        options += [f"--env={key}={value}" for key, value in {**trusted, **(env or {})}.items()]
         return podman("run", *options, image, *command, timeout=timeout)
 
     in_container.output = output
